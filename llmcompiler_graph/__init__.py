@@ -1,0 +1,62 @@
+"""LLMCompiler for LangGraph: plan tool calls as a DAG, run them in parallel, join.
+
+Example:
+    >>> from llmcompiler_graph import create_llmcompiler
+    >>> # builder = create_llmcompiler(model, tools); graph = builder.compile()
+"""
+
+from llmcompiler_graph.events import (
+    JoinerDecisionEvent,
+    LLMCompilerEvent,
+    PlanFinishedEvent,
+    TaskFinishedEvent,
+    TaskParsedEvent,
+    TaskStartedEvent,
+)
+from llmcompiler_graph.graph import (
+    EXECUTE_TASK_NODE,
+    JOINER_NODE,
+    PLANNER_NODE,
+    SCHEDULER_NODE,
+    create_llmcompiler,
+)
+from llmcompiler_graph.parser import (
+    JoinerDecision,
+    ParsedCall,
+    PlanLineError,
+    PlanSyntaxError,
+    StreamingPlanParser,
+    parse_joiner_output,
+    parse_plan,
+    substitute_references,
+)
+from llmcompiler_graph.prompts import build_planner_prompt
+from llmcompiler_graph.state import LLMCompilerState, Task, TaskStatus
+
+__all__ = [
+    "EXECUTE_TASK_NODE",
+    "JOINER_NODE",
+    "PLANNER_NODE",
+    "SCHEDULER_NODE",
+    "JoinerDecision",
+    "JoinerDecisionEvent",
+    "LLMCompilerEvent",
+    "LLMCompilerState",
+    "ParsedCall",
+    "PlanFinishedEvent",
+    "PlanLineError",
+    "PlanSyntaxError",
+    "StreamingPlanParser",
+    "Task",
+    "TaskFinishedEvent",
+    "TaskParsedEvent",
+    "TaskStartedEvent",
+    "TaskStatus",
+    "build_planner_prompt",
+    "create_llmcompiler",
+    "parse_joiner_output",
+    "parse_plan",
+    "substitute_references",
+]
+
+__version__ = "0.1.0"

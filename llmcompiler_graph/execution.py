@@ -1,0 +1,155 @@
+"""Coordination of the task nodes that one scheduler step sends out together.
+
+LangGraph runs every `Send` of a superstep concurrently but only lets the graph move on
+once all of them are done (NOTES.md). To run each task as soon as *its own* inputs are
+ready, the scheduler sends a whole batch at once and the task nodes of that batch wait
+for each other's results through a :class:`Batch`: one future per task, keyed by a
+fresh execution id that travels in the `Send` payload. Batches live in a
+:class:`BatchRegistry` owned by one graph builder, never in module globals, and are
+dropped as soon as every task of the batch has reported.
+
+A batch created by the scheduler in this process is *authoritative*: every task of it
+will run here, so waiting on a sibling always ends. A task node that finds no batch
+(a run resumed in a new process, where some siblings finished before the crash and will
+not run again) creates a non-authoritative one and defers tasks that need a sibling's
+result; the scheduler dispatches them in the next step, with the results in hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from llmcompiler_graph.state import Task
+
+__all__ = ["Batch", "BatchRegistry", "run_sync"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class Batch:
+    """The tasks of one dispatch, sharing results while they run."""
+
+    size: int
+    authoritative: bool
+    max_concurrency: int | None = None
+    _outcomes: dict[int, asyncio.Future[Task]] = field(default_factory=dict)
+    _semaphore: asyncio.Semaphore | None = None
+    _reported: int = 0
+
+    def outcome(self, idx: int) -> asyncio.Future[Task]:
+        """The future that resolves to task `idx`'s final record (created on first use)."""
+        future = self._outcomes.get(idx)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._outcomes[idx] = future
+        return future
+
+    def publish(self, record: Task) -> None:
+        """Make a finished task's record visible to the tasks waiting on it."""
+        future = self.outcome(record["idx"])
+        if not future.done():
+            future.set_result(record)
+
+    def semaphore(self) -> asyncio.Semaphore | None:
+        """The per-batch limit on concurrent tool calls, if one was configured."""
+        if self.max_concurrency is None:
+            return None
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        return self._semaphore
+
+
+class BatchRegistry:
+    """Batches of one graph builder, by execution id. Safe to share between runs."""
+
+    def __init__(self, max_concurrency: int | None = None) -> None:
+        self._batches: dict[str, Batch] = {}
+        self._lock = threading.Lock()
+        self._max_concurrency = max_concurrency
+
+    def open(self, execution_id: str, size: int) -> Batch:
+        """Register the batch the scheduler is about to send (authoritative)."""
+        batch = Batch(size=size, authoritative=True, max_concurrency=self._max_concurrency)
+        with self._lock:
+            self._batches[execution_id] = batch
+        return batch
+
+    def attach(self, execution_id: str, size: int) -> Batch:
+        """The batch a task node belongs to; a non-authoritative one when it is unknown here."""
+        with self._lock:
+            batch = self._batches.get(execution_id)
+            if batch is None:
+                batch = Batch(size=size, authoritative=False, max_concurrency=self._max_concurrency)
+                self._batches[execution_id] = batch
+            return batch
+
+    def report(self, execution_id: str) -> None:
+        """Record that one task node of the batch has ended; drop the batch after the last."""
+        with self._lock:
+            batch = self._batches.get(execution_id)
+            if batch is None:
+                return
+            batch._reported += 1
+            if batch._reported >= batch.size:
+                del self._batches[execution_id]
+
+    def discard(self, execution_id: str) -> None:
+        """Forget a batch whose step is over."""
+        with self._lock:
+            self._batches.pop(execution_id, None)
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+
+_background_loop: asyncio.AbstractEventLoop | None = None
+_background_lock = threading.Lock()
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    global _background_loop
+    with _background_lock:
+        if _background_loop is None or _background_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="llmcompiler-graph-sync", daemon=True
+            )
+            thread.start()
+            _background_loop = loop
+        return _background_loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a node's coroutine from synchronous code (`invoke`, `stream`, `batch`).
+
+    All synchronous runs share one background event loop thread, so the task nodes of
+    a batch, each called from its own worker thread by LangGraph, still coordinate
+    through one loop. The caller's context variables (LangGraph's config, stream
+    writer and callbacks) are carried over.
+    """
+    context = contextvars.copy_context()
+    result: concurrent.futures.Future[T] = concurrent.futures.Future()
+    loop = _loop()
+
+    def start() -> None:
+        task = loop.create_task(coro, context=context)
+
+        def done(finished: asyncio.Task[T]) -> None:
+            if finished.cancelled():
+                result.cancel()
+            elif (error := finished.exception()) is not None:
+                result.set_exception(error)
+            else:
+                result.set_result(finished.result())
+
+        task.add_done_callback(done)
+
+    loop.call_soon_threadsafe(start)
+    return result.result()

@@ -1,0 +1,132 @@
+"""The task node: waits for one task's inputs, calls its tool, and records what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from pydantic import ValidationError
+
+from llmcompiler_graph.events import emit
+from llmcompiler_graph.execution import Batch, BatchRegistry
+from llmcompiler_graph.parser import substitute_references
+from llmcompiler_graph.state import Task, TaskDispatch
+
+__all__ = ["finished", "make_executor", "skipped"]
+
+
+def finished(task: Task, **changes: Any) -> Task:
+    """A copy of `task` with `changes` applied, announced as a `task_finished` event."""
+    record: Task = {**task, **changes}  # type: ignore[typeddict-item]
+    started, ended = record["started_at"], record["finished_at"]
+    emit(
+        {
+            "type": "task_finished",
+            "idx": record["idx"],
+            "tool": record["tool"],
+            "status": record["status"],
+            "result": record["result"],
+            "error": record["error"],
+            "duration": ended - started if started is not None and ended is not None else None,
+            "time": time.time(),
+        }
+    )
+    return record
+
+
+def skipped(task: Task, failed_dependency: Task) -> Task:
+    """The record of a task that cannot run because one of its inputs failed."""
+    reason = failed_dependency["error"] or failed_dependency["status"]
+    return finished(
+        task,
+        status="skipped",
+        error=f"not run because ${failed_dependency['idx']} did not succeed ({reason})",
+        finished_at=time.time(),
+    )
+
+
+def _describe_error(tool: BaseTool, error: BaseException) -> str:
+    if isinstance(error, ValidationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()
+        )
+        return f"invalid arguments for {tool.name}: {problems}"
+    return f"{tool.name} raised {type(error).__name__}: {error}"
+
+
+TaskNode = Callable[[TaskDispatch, RunnableConfig], Awaitable[dict[str, Any]]]
+
+
+def make_executor(
+    tools: Mapping[str, BaseTool],
+    registry: BatchRegistry,
+    task_timeout: float | None,
+) -> TaskNode:
+    """Build the task node that the scheduler `Send`s each task to."""
+
+    async def gather_inputs(
+        task: Task, dispatch: TaskDispatch, batch: Batch
+    ) -> dict[int, Any] | Task | None:
+        """Results of the task's dependencies; the failed dependency; or None to defer."""
+        results: dict[int, Any] = {}
+        known = dispatch["dependency_results"]
+        for dep in task["dependencies"]:
+            if dep in known:
+                results[dep] = known[dep]
+                continue
+            outcome = batch.outcome(dep)
+            if not batch.authoritative and not outcome.done():
+                return None
+            record = await outcome
+            if record["status"] != "done":
+                return record
+            results[dep] = record["result"]
+        return results
+
+    async def call_tool(task: Task, tool: BaseTool, args: dict[str, Any], batch: Batch, config: RunnableConfig) -> Task:
+        limit = batch.semaphore()
+        async with limit if limit is not None else contextlib.nullcontext():
+            started = time.time()
+            emit({"type": "task_started", "idx": task["idx"], "tool": task["tool"], "args": args, "time": started})
+            try:
+                result = await asyncio.wait_for(tool.ainvoke(args, config), timeout=task_timeout)
+            except TimeoutError:
+                error = f"{tool.name} did not return within {task_timeout:g} s and was abandoned"
+                return finished(task, status="error", resolved_args=args, error=error, started_at=started, finished_at=time.time())
+            except Exception as exc:  # noqa: BLE001 - every tool failure becomes an observation
+                return finished(
+                    task, status="error", resolved_args=args, error=_describe_error(tool, exc),
+                    started_at=started, finished_at=time.time(),
+                )
+            return finished(task, status="done", resolved_args=args, result=result, started_at=started, finished_at=time.time())
+
+    async def execute_task(dispatch: TaskDispatch, config: RunnableConfig) -> dict[str, Any]:
+        task = dispatch["task"]
+        batch = registry.attach(dispatch["execution_id"], dispatch["batch_size"])
+        record: Task | None = None
+        deferred = False
+        try:
+            inputs = await gather_inputs(task, dispatch, batch)
+            if inputs is None:
+                deferred = True
+                return {}
+            if not isinstance(inputs, dict):
+                record = skipped(task, inputs)
+            else:
+                args = substitute_references(task["args"], inputs)
+                record = await call_tool(task, tools[task["tool"]], args, batch, config)
+            return {"tasks": {task["idx"]: record}}
+        finally:
+            if record is None and not deferred:
+                # Cancelled: siblings waiting on this task must not wait forever.
+                record = {**task, "status": "error", "error": "cancelled before it finished"}  # type: ignore[typeddict-item]
+            if record is not None:
+                batch.publish(record)
+            registry.report(dispatch["execution_id"])
+
+    return execute_task

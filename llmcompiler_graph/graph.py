@@ -1,0 +1,161 @@
+"""`create_llmcompiler`: wires planner, scheduler, task node and joiner into a StateGraph."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+from langchain_core.language_models import LanguageModelLike
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langgraph.graph import END, START, StateGraph
+
+from llmcompiler_graph.execution import BatchRegistry, run_sync
+from llmcompiler_graph.executor import make_executor
+from llmcompiler_graph.joiner import PLANNER_NODE, make_joiner
+from llmcompiler_graph.planner import make_planner
+from llmcompiler_graph.prompts import (
+    JOINER_FINISH_ONLY_PROMPT,
+    JOINER_SYSTEM_PROMPT,
+    PLANNER_EXAMPLES,
+    PLANNER_SYSTEM_PROMPT,
+    REPLAN_PROMPT,
+    build_planner_prompt,
+)
+from llmcompiler_graph.scheduler import EXECUTE_TASK_NODE, JOINER_NODE, make_scheduler
+from llmcompiler_graph.state import LLMCompilerState, TaskDispatch
+from llmcompiler_graph.toolset import ToolLike, normalize_tools
+
+__all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "PLANNER_NODE", "SCHEDULER_NODE", "create_llmcompiler"]
+
+SCHEDULER_NODE = "scheduler"
+
+S = TypeVar("S")
+R = TypeVar("R")
+
+
+def _resolve_model(model: LanguageModelLike | str, argument: str) -> LanguageModelLike:
+    if isinstance(model, str):
+        if ":" not in model:
+            msg = f"{argument}={model!r}: give a chat model or a 'provider:model' string such as 'openai:gpt-4o-mini'"
+            raise ValueError(msg)
+        from langchain.chat_models import init_chat_model
+
+        return init_chat_model(model)
+    if not isinstance(model, Runnable):
+        msg = f"{argument} must be a LangChain chat model or a 'provider:model' string, got {type(model).__name__}"
+        raise TypeError(msg)
+    return model
+
+
+def _node(name: str, afunc: Callable[[S, RunnableConfig], Awaitable[R]]) -> RunnableLambda[S, R]:
+    """A node usable from both async and sync graph APIs; sync calls share a background loop."""
+
+    def func(state: S, config: RunnableConfig) -> R:
+        return run_sync(afunc(state, config))
+
+    return RunnableLambda(func, afunc=afunc, name=name)
+
+
+def create_llmcompiler(
+    model: LanguageModelLike | str,
+    tools: Sequence[ToolLike],
+    *,
+    joiner_model: LanguageModelLike | str | None = None,
+    max_replans: int = 2,
+    task_timeout: float | None = 60.0,
+    max_concurrency: int | None = None,
+    planner_prompt: str | None = None,
+    planner_examples: str = PLANNER_EXAMPLES,
+    replan_prompt: str = REPLAN_PROMPT,
+    joiner_prompt: str = JOINER_SYSTEM_PROMPT,
+    joiner_finish_only_prompt: str = JOINER_FINISH_ONLY_PROMPT,
+    state_schema: type[Any] = LLMCompilerState,
+) -> StateGraph[Any]:
+    """Build an LLMCompiler agent as an uncompiled LangGraph `StateGraph`.
+
+    The planner streams a plan of numbered tool calls from `model`; each task is parsed
+    as soon as its line is complete. The scheduler sends all tasks through `Send`, and
+    each starts as soon as the tasks it references have finished. The joiner reads the
+    observations and answers, or asks for a new plan (at most `max_replans` times).
+
+    Args:
+        model: Chat model for the planner (streamed), or a `"provider:model"` string
+            for `init_chat_model`.
+        tools: LangChain tools, or functions / coroutine functions with docstrings.
+        joiner_model: Model for the joiner; `model` when omitted.
+        max_replans: How many times the joiner may send the question back to the
+            planner before it must answer.
+        task_timeout: Seconds a tool call may take before it is abandoned and reported
+            as an error; `None` waits forever.
+        max_concurrency: Most tool calls that run at once within one run; `None` for
+            no limit.
+        planner_prompt: The planner's whole system prompt. By default it is rendered
+            from :data:`~llmcompiler_graph.prompts.PLANNER_SYSTEM_PROMPT` with the tools'
+            signatures and `planner_examples`.
+        planner_examples: Few-shot plans for the default planner prompt.
+        replan_prompt: Template of the message that tells the planner what ran and
+            why it must replan (`{scratchpad}`, `{feedback}`, `{next_idx}`).
+        joiner_prompt: The joiner's system prompt while replanning is allowed.
+        joiner_finish_only_prompt: The joiner's system prompt once replans are spent.
+        state_schema: :class:`~llmcompiler_graph.state.LLMCompilerState` or a subclass.
+
+    Returns:
+        The uncompiled graph; call `.compile()` with the checkpointer, store and
+        interrupts you want.
+
+    Raises:
+        ValueError: Invalid or duplicate tool names, no tools, or out-of-range limits.
+        TypeError: A model or tool of the wrong type.
+
+    Example:
+        >>> from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+        >>> from langchain_core.messages import AIMessage
+        >>> def search(query: str) -> str:
+        ...     '''Look a topic up.'''
+        ...     return f"{query} is 8,849 m tall"
+        >>> model = GenericFakeChatModel(messages=iter([
+        ...     AIMessage('1. search("Everest")\\n2. join()<END_OF_PLAN>'),
+        ...     AIMessage("Thought: found it.\\nAction: Finish(8,849 m)"),
+        ... ]))
+        >>> graph = create_llmcompiler(model, [search]).compile()
+        >>> graph.invoke({"messages": [("user", "How tall is Everest?")]})["messages"][-1].content
+        '8,849 m'
+    """
+    if isinstance(max_replans, bool) or not isinstance(max_replans, int) or max_replans < 0:
+        msg = f"max_replans must be an integer >= 0, got {max_replans!r}"
+        raise ValueError(msg)
+    if task_timeout is not None and not task_timeout > 0:
+        msg = f"task_timeout must be a positive number of seconds or None, got {task_timeout!r}"
+        raise ValueError(msg)
+    if max_concurrency is not None and (
+        isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
+    ):
+        msg = f"max_concurrency must be an integer >= 1 or None, got {max_concurrency!r}"
+        raise ValueError(msg)
+    planner_model = _resolve_model(model, "model")
+    joiner_llm = planner_model if joiner_model is None else _resolve_model(joiner_model, "joiner_model")
+    tool_map = normalize_tools(tools)
+    system_prompt = planner_prompt or build_planner_prompt(list(tool_map.values()), examples=planner_examples)
+
+    registry = BatchRegistry(max_concurrency)
+    builder: StateGraph[Any] = StateGraph(state_schema)
+    builder.add_node(PLANNER_NODE, _node(PLANNER_NODE, make_planner(planner_model, tool_map, system_prompt, replan_prompt)))
+    builder.add_node(
+        SCHEDULER_NODE,
+        make_scheduler(registry),
+        destinations=(EXECUTE_TASK_NODE, JOINER_NODE),
+    )
+    builder.add_node(
+        EXECUTE_TASK_NODE,
+        _node(EXECUTE_TASK_NODE, make_executor(tool_map, registry, task_timeout)),
+        input_schema=TaskDispatch,
+    )
+    builder.add_node(
+        JOINER_NODE,
+        _node(JOINER_NODE, make_joiner(joiner_llm, max_replans, joiner_prompt, joiner_finish_only_prompt)),
+        destinations=(PLANNER_NODE, END),
+    )
+    builder.add_edge(START, PLANNER_NODE)
+    builder.add_edge(PLANNER_NODE, SCHEDULER_NODE)
+    builder.add_edge(EXECUTE_TASK_NODE, SCHEDULER_NODE)
+    return builder

@@ -1,0 +1,230 @@
+"""The planner node: streams the model's plan and turns each completed line into a task."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import LanguageModelLike
+from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.types import Overwrite
+
+from llmcompiler_graph.events import emit
+from llmcompiler_graph.parser import (
+    ParsedCall,
+    PlanEnd,
+    PlanItem,
+    PlanLineError,
+    StreamingPlanParser,
+)
+from llmcompiler_graph.prompts import build_replan_prompt
+from llmcompiler_graph.state import LLMCompilerState, Task
+from llmcompiler_graph.toolset import bind_arguments
+
+__all__ = ["PlanBuilder", "current_question", "make_planner", "message_text"]
+
+
+def message_text(message: BaseMessage) -> str:
+    """The text of a message or chunk, whatever shape its content has."""
+    content = message.content
+    if isinstance(content, str):
+        return content
+    parts: list[str] = []
+    for block in content:
+        if isinstance(block, str):
+            parts.append(block)
+        elif isinstance(block, Mapping) and block.get("type") == "text":
+            parts.append(str(block.get("text", "")))
+    return "".join(parts)
+
+
+def current_question(messages: Sequence[AnyMessage]) -> tuple[int, AnyMessage | None]:
+    """Position and message of the latest human message (the question being answered)."""
+    for position in range(len(messages) - 1, -1, -1):
+        if messages[position].type == "human":
+            return position, messages[position]
+    return len(messages), None
+
+
+@dataclass
+class PlanBuilder:
+    """Validates parsed plan items against the tools and earlier tasks, producing tasks.
+
+    Pure bookkeeping: no I/O. Each :meth:`add` returns the task it created (or `None`),
+    so a caller can publish tasks while the plan is still streaming.
+    """
+
+    tools: Mapping[str, BaseTool]
+    earlier_tasks: Mapping[int, Task]
+    plan_round: int
+    tasks: dict[int, Task] = field(default_factory=dict)
+    issues: list[str] = field(default_factory=list)
+    joined: bool = False
+
+    def add(self, item: PlanItem) -> Task | None:
+        """Turn one plan item into a task, or record why it could not become one."""
+        if isinstance(item, PlanEnd):
+            return None
+        if isinstance(item, PlanLineError):
+            if item.idx is None or self._taken(item.idx):
+                self.issues.append(f"could not parse line {item.line[:200]!r}: {item.message}")
+                return None
+            return self._record(item.idx, "?", {}, [], None, f"could not parse {item.line[:200]!r}: {item.message}")
+        if not isinstance(item, ParsedCall):
+            return None
+        if self._taken(item.idx):
+            where = "an earlier plan" if item.idx in self.earlier_tasks else "this plan"
+            self.issues.append(
+                f"action {item.idx} ({item.line[:120]}) reuses an id already used by {where}; it was ignored"
+            )
+            return None
+        if item.is_join:
+            self.joined = True
+            return None
+        known = set(self.earlier_tasks) | set(self.tasks)
+        bad_refs = [ref for ref in item.dependencies if ref not in known]
+        if bad_refs:
+            refs = ", ".join(f"${ref}" for ref in bad_refs)
+            message = (
+                f"refers to {refs}, which is not an earlier action (an action can only use "
+                "results of actions listed before it, so cycles are impossible)"
+            )
+            return self._record(item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message)
+        tool = self.tools.get(item.tool)
+        if tool is None:
+            message = f"unknown tool {item.tool!r}; available tools: {', '.join(self.tools)}"
+            return self._record(item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message)
+        try:
+            args = bind_arguments(tool, item.args, item.kwargs)
+        except ValueError as exc:
+            return self._record(item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, str(exc))
+        return self._record(item.idx, item.tool, args, list(item.dependencies), item.thought, None)
+
+    def close(self) -> list[str]:
+        """Record plan-level problems once the stream has ended; returns all issues."""
+        if not self.tasks:
+            self.issues.append("the plan contained no actions")
+        elif not self.joined:
+            self.issues.append("the plan did not end with join(); the actions it listed were run")
+        return self.issues
+
+    def _taken(self, idx: int) -> bool:
+        return idx in self.tasks or idx in self.earlier_tasks
+
+    def _record(
+        self,
+        idx: int,
+        tool: str,
+        args: dict[str, Any],
+        dependencies: list[int],
+        thought: str | None,
+        error: str | None,
+    ) -> Task:
+        now = time.time()
+        task: Task = {
+            "idx": idx,
+            "tool": tool,
+            "args": args,
+            "dependencies": dependencies,
+            "thought": thought,
+            "plan_round": self.plan_round,
+            "status": "pending" if error is None else "error",
+            "resolved_args": None,
+            "result": None,
+            "error": error,
+            "started_at": None,
+            "finished_at": now if error is not None else None,
+        }
+        self.tasks[idx] = task
+        return task
+
+
+def _as_dict(call: ParsedCall) -> dict[str, Any]:
+    """Arguments of a call that could not be bound, kept for the joiner to read."""
+    args: dict[str, Any] = {f"arg{i}": value for i, value in enumerate(call.args)}
+    args.update(call.kwargs)
+    return args
+
+
+PlannerNode = Callable[[LLMCompilerState, RunnableConfig], Awaitable[dict[str, Any]]]
+
+
+def make_planner(
+    model: LanguageModelLike,
+    tools: Mapping[str, BaseTool],
+    system_prompt: str,
+    replan_template: str,
+) -> PlannerNode:
+    """Build the planner node: stream a plan, publish tasks as their lines complete."""
+
+    async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
+        messages = state["messages"]
+        _, question = current_question(messages)
+        question_id = question.id if question is not None else None
+        new_question = question_id is None or question_id != state.get("question_id")
+        earlier: Mapping[int, Task] = {} if new_question else state.get("tasks", {})
+        earlier_issues = [] if new_question else state.get("plan_issues", [])
+        plan_round = 1 + max((t["plan_round"] for t in earlier.values()), default=-1)
+
+        prompt: list[BaseMessage] = [SystemMessage(system_prompt), *messages]
+        if not new_question:
+            next_idx = 1 + max(earlier, default=0)
+            feedback = state.get("replan_feedback") or ""
+            prompt.append(
+                HumanMessage(
+                    build_replan_prompt(earlier, earlier_issues, feedback, next_idx, template=replan_template)
+                )
+            )
+
+        builder = PlanBuilder(tools, earlier, plan_round)
+        parser = StreamingPlanParser()
+
+        def consume(items: list[PlanItem]) -> None:
+            for item in items:
+                task = builder.add(item)
+                if task is not None:
+                    emit(
+                        {
+                            "type": "task_parsed",
+                            "idx": task["idx"],
+                            "tool": task["tool"],
+                            "args": task["args"],
+                            "dependencies": task["dependencies"],
+                            "plan_round": plan_round,
+                            "error": task["error"],
+                            "time": time.time(),
+                        }
+                    )
+
+        async for chunk in model.astream(prompt, config):
+            consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
+            if parser.done:
+                break
+        consume(parser.finish())
+        issues = builder.close()
+        emit(
+            {
+                "type": "plan_finished",
+                "plan_round": plan_round,
+                "num_tasks": len(builder.tasks),
+                "issues": list(issues),
+                "time": time.time(),
+            }
+        )
+        update: dict[str, Any] = {
+            "plan_issues": [*earlier_issues, *(f"plan {plan_round + 1}: {i}" for i in issues)],
+            "replan_feedback": None,
+            "question_id": question_id,
+        }
+        if new_question:
+            update["tasks"] = Overwrite(builder.tasks)
+            update["replans"] = 0
+        else:
+            update["tasks"] = builder.tasks
+        return update
+
+    return planner

@@ -1,0 +1,97 @@
+"""Graph state: the conversation, the tasks of the current question, and replanning."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from langchain_core.messages import AnyMessage
+from langgraph.graph.message import add_messages
+from typing_extensions import NotRequired, TypedDict
+
+__all__ = [
+    "LLMCompilerState",
+    "Task",
+    "TaskDispatch",
+    "TaskStatus",
+    "merge_tasks",
+]
+
+TaskStatus = Literal["pending", "done", "error", "skipped"]
+"""`pending`: planned, not run yet. `done`: the tool returned. `error`: the task could not
+be planned or the tool failed (raised, timed out, rejected its arguments). `skipped`: a
+task it depends on did not succeed, so it never ran."""
+
+
+class Task(TypedDict):
+    """One planned tool call and, once it ran, what happened.
+
+    Every field is plain data so the state survives any checkpointer.
+    """
+
+    idx: int
+    """The id the planner gave the task; unique within one question, across replans."""
+    tool: str
+    """The tool's name as the planner wrote it."""
+    args: dict[str, Any]
+    """Arguments as planned, mapped onto the tool's parameter names; references unresolved."""
+    dependencies: list[int]
+    """Ids of the tasks whose results this task's arguments reference."""
+    thought: str | None
+    """The planner's `Thought:` before this task, if any."""
+    plan_round: int
+    """0 for the first plan of a question, 1 after the first replan, and so on."""
+    status: TaskStatus
+    resolved_args: dict[str, Any] | None
+    """Arguments after substituting the dependencies' results (set when the task ran)."""
+    result: Any
+    """What the tool returned (`None` unless `status == "done"`)."""
+    error: str | None
+    """Why the task failed or was skipped, written for the joiner."""
+    started_at: float | None
+    """Epoch seconds when the tool call started."""
+    finished_at: float | None
+    """Epoch seconds when the tool call ended (or the task was given up)."""
+
+
+def merge_tasks(left: Mapping[int, Task] | None, right: Mapping[int, Task] | None) -> dict[int, Task]:
+    """Reducer for :attr:`LLMCompilerState.tasks`: records are merged by task id.
+
+    A write replaces the record of the same id and keeps the others, so parallel task
+    nodes can each report their own task. Reset the whole mapping with
+    `langgraph.types.Overwrite`.
+    """
+    merged = dict(left or {})
+    merged.update(right or {})
+    return merged
+
+
+class LLMCompilerState(TypedDict):
+    """State of an LLMCompiler graph; extend it with your own keys if you need them."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    """The conversation: the user's messages in, the final answer appended as an AIMessage."""
+    tasks: NotRequired[Annotated[dict[int, Task], merge_tasks]]
+    """Every task of the current question, across its replans, by id."""
+    plan_issues: NotRequired[list[str]]
+    """Problems found in the plans of the current question (malformed lines, duplicate ids,
+    missing join, empty plan), shown to the joiner."""
+    replans: NotRequired[int]
+    """How many times the joiner asked for a new plan for the current question."""
+    replan_feedback: NotRequired[str | None]
+    """The joiner's reason for replanning, read by the next plan; `None` otherwise."""
+    question_id: NotRequired[str | None]
+    """Id of the human message the current tasks answer; a new one starts a fresh question."""
+    execution_id: NotRequired[str | None]
+    """Id of the batch of tasks currently being executed."""
+
+
+class TaskDispatch(TypedDict):
+    """What the scheduler sends to the task node for one task (a `Send` payload)."""
+
+    task: Task
+    execution_id: str
+    batch_size: int
+    """How many tasks the scheduler sent in this batch."""
+    dependency_results: dict[int, Any]
+    """Results of the dependencies that had finished before this batch was dispatched."""

@@ -1,0 +1,155 @@
+"""Tools: normalising what the user passes, mapping plan arguments onto a tool's schema."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.tools import BaseTool
+from langchain_core.tools import tool as as_tool
+
+from llmcompiler_graph.parser import JOIN_TOOL_NAME
+
+__all__ = ["ToolLike", "bind_arguments", "describe_tool", "normalize_tools", "tool_parameters"]
+
+ToolLike = BaseTool | Callable[..., Any]
+"""A LangChain tool, or a plain function / coroutine function turned into one."""
+
+_VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_JSON_TYPES = {
+    "string": "str",
+    "integer": "int",
+    "number": "float",
+    "boolean": "bool",
+    "array": "list",
+    "object": "dict",
+    "null": "None",
+}
+
+
+def normalize_tools(tools: Sequence[ToolLike]) -> dict[str, BaseTool]:
+    """Turn the user's tools into LangChain tools keyed by name.
+
+    Raises:
+        ValueError: No tools, a name the plan syntax cannot call, the reserved name
+            `join`, or two tools with the same name.
+        TypeError: Something that is neither a tool nor a callable.
+
+    Example:
+        >>> def add(a: int, b: int) -> int:
+        ...     '''Add two integers.'''
+        ...     return a + b
+        >>> list(normalize_tools([add]))
+        ['add']
+    """
+    if isinstance(tools, BaseTool | str) or callable(tools):
+        msg = "tools must be a list of tools, not a single tool"
+        raise TypeError(msg)
+    if not tools:
+        msg = "tools must contain at least one tool"
+        raise ValueError(msg)
+    by_name: dict[str, BaseTool] = {}
+    for item in tools:
+        if isinstance(item, BaseTool):
+            converted = item
+        elif callable(item):
+            if not (getattr(item, "__doc__", None) or "").strip():
+                name = getattr(item, "__name__", repr(item))
+                msg = f"function {name!r} needs a docstring: the planner reads it to use the tool"
+                raise ValueError(msg)
+            converted = as_tool(item)
+        else:
+            msg = f"expected a LangChain tool or a function, got {type(item).__name__}: {item!r}"
+            raise TypeError(msg)
+        name = converted.name
+        if not _VALID_NAME.match(name):
+            msg = (
+                f"tool name {name!r} cannot be called from a plan: use letters, digits and "
+                "underscores, not starting with a digit"
+            )
+            raise ValueError(msg)
+        if name == JOIN_TOOL_NAME:
+            msg = f"tool name {JOIN_TOOL_NAME!r} is reserved for the plan's final action"
+            raise ValueError(msg)
+        if name in by_name:
+            msg = f"two tools are named {name!r}; tool names must be unique"
+            raise ValueError(msg)
+        by_name[name] = converted
+    return by_name
+
+
+def tool_parameters(tool: BaseTool) -> list[str]:
+    """The tool's parameter names in declaration order (the order positional arguments map to)."""
+    return list(tool.args)
+
+
+def bind_arguments(tool: BaseTool, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Map a plan call's positional and keyword arguments onto the tool's parameter names.
+
+    Raises:
+        ValueError: Too many positional arguments, an unknown keyword, or a parameter
+            given twice. The message is written for the joiner.
+
+    Example:
+        >>> from langchain_core.tools import tool
+        >>> @tool
+        ... def search(query: str, limit: int = 3) -> str:
+        ...     '''Search.'''
+        ...     return query
+        >>> bind_arguments(search, ["cats"], {"limit": 5})
+        {'query': 'cats', 'limit': 5}
+    """
+    names = tool_parameters(tool)
+    signature = f"{tool.name}({', '.join(names)})"
+    if len(args) > len(names):
+        msg = f"{signature} takes {len(names)} argument(s) but {len(args)} were given"
+        raise ValueError(msg)
+    bound = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key not in names:
+            msg = f"{signature} has no parameter {key!r}"
+            raise ValueError(msg)
+        if key in bound:
+            msg = f"{signature} got {key!r} both by position and by name"
+            raise ValueError(msg)
+        bound[key] = value
+    return bound
+
+
+def _type_name(schema: Mapping[str, Any]) -> str:
+    if "anyOf" in schema:
+        return " | ".join(_type_name(option) for option in schema["anyOf"])
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " | ".join(_JSON_TYPES.get(k, str(k)) for k in kind)
+    if kind == "array" and isinstance(schema.get("items"), Mapping):
+        return f"list[{_type_name(schema['items'])}]"
+    return _JSON_TYPES.get(str(kind), "Any") if kind else "Any"
+
+
+def describe_tool(tool: BaseTool, number: int) -> str:
+    """Render one tool for the planner prompt: a numbered signature, then its description.
+
+    Example:
+        >>> from langchain_core.tools import tool
+        >>> @tool
+        ... def search(query: str) -> str:
+        ...     '''Look up a topic in an encyclopedia.'''
+        ...     return query
+        >>> print(describe_tool(search, 1))
+        1. search(query: str)
+         - Look up a topic in an encyclopedia.
+    """
+    params = []
+    for name, schema in tool.args.items():
+        text = f"{name}: {_type_name(schema)}"
+        if "default" in schema:
+            text += f" = {schema['default']!r}"
+        params.append(text)
+    lines = [f"{number}. {tool.name}({', '.join(params)})"]
+    for line in (tool.description or "").strip().splitlines():
+        line = line.strip()
+        if line:
+            lines.append(f" - {line.lstrip('- ')}")
+    return "\n".join(lines)
