@@ -118,9 +118,7 @@ def _loop() -> asyncio.AbstractEventLoop:
     with _background_lock:
         if _background_loop is None or _background_loop.is_closed():
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(
-                target=loop.run_forever, name="llmcompiler-graph-sync", daemon=True
-            )
+            thread = threading.Thread(target=loop.run_forever, name="llmcompiler-graph-sync", daemon=True)
             thread.start()
             _background_loop = loop
         return _background_loop

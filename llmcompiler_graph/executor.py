@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -59,7 +60,14 @@ def _describe_error(tool: BaseTool, error: BaseException) -> str:
     return f"{tool.name} raised {type(error).__name__}: {error}"
 
 
-TaskNode = Callable[[TaskDispatch, RunnableConfig], Awaitable[dict[str, Any]]]
+@dataclass(frozen=True)
+class _Inputs:
+    results: dict[int, Any] = field(default_factory=dict)
+    failed_dependency: Task | None = None
+    deferred: bool = False
+
+
+TaskNode = Callable[[TaskDispatch, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
 
 
 def make_executor(
@@ -69,10 +77,8 @@ def make_executor(
 ) -> TaskNode:
     """Build the task node that the scheduler `Send`s each task to."""
 
-    async def gather_inputs(
-        task: Task, dispatch: TaskDispatch, batch: Batch
-    ) -> dict[int, Any] | Task | None:
-        """Results of the task's dependencies; the failed dependency; or None to defer."""
+    async def gather_inputs(task: Task, dispatch: TaskDispatch, batch: Batch) -> _Inputs:
+        """Wait for the task's dependencies; report their results, a failure, or a deferral."""
         results: dict[int, Any] = {}
         known = dispatch["dependency_results"]
         for dep in task["dependencies"]:
@@ -81,50 +87,58 @@ def make_executor(
                 continue
             outcome = batch.outcome(dep)
             if not batch.authoritative and not outcome.done():
-                return None
+                return _Inputs(deferred=True)
             record = await outcome
             if record["status"] != "done":
-                return record
+                return _Inputs(failed_dependency=record)
             results[dep] = record["result"]
-        return results
+        return _Inputs(results=results)
 
-    async def call_tool(task: Task, tool: BaseTool, args: dict[str, Any], batch: Batch, config: RunnableConfig) -> Task:
+    async def call_tool(
+        task: Task, tool: BaseTool, args: dict[str, Any], batch: Batch, config: RunnableConfig
+    ) -> Task:
         limit = batch.semaphore()
         async with limit if limit is not None else contextlib.nullcontext():
             started = time.time()
-            emit({"type": "task_started", "idx": task["idx"], "tool": task["tool"], "args": args, "time": started})
+            emit(
+                {
+                    "type": "task_started",
+                    "idx": task["idx"],
+                    "tool": task["tool"],
+                    "args": args,
+                    "time": started,
+                }
+            )
+            outcome: dict[str, Any]
             try:
                 result = await asyncio.wait_for(tool.ainvoke(args, config), timeout=task_timeout)
+                outcome = {"status": "done", "result": result}
             except TimeoutError:
                 error = f"{tool.name} did not return within {task_timeout:g} s and was abandoned"
-                return finished(task, status="error", resolved_args=args, error=error, started_at=started, finished_at=time.time())
-            except Exception as exc:  # noqa: BLE001 - every tool failure becomes an observation
-                return finished(
-                    task, status="error", resolved_args=args, error=_describe_error(tool, exc),
-                    started_at=started, finished_at=time.time(),
-                )
-            return finished(task, status="done", resolved_args=args, result=result, started_at=started, finished_at=time.time())
+                outcome = {"status": "error", "error": error}
+            except Exception as exc:
+                outcome = {"status": "error", "error": _describe_error(tool, exc)}
+            return finished(task, resolved_args=args, started_at=started, finished_at=time.time(), **outcome)
 
     async def execute_task(dispatch: TaskDispatch, config: RunnableConfig) -> dict[str, Any]:
         task = dispatch["task"]
         batch = registry.attach(dispatch["execution_id"], dispatch["batch_size"])
         record: Task | None = None
-        deferred = False
+        inputs = _Inputs(deferred=True)
         try:
             inputs = await gather_inputs(task, dispatch, batch)
-            if inputs is None:
-                deferred = True
+            if inputs.deferred:
                 return {}
-            if not isinstance(inputs, dict):
-                record = skipped(task, inputs)
+            if inputs.failed_dependency is not None:
+                record = skipped(task, inputs.failed_dependency)
             else:
-                args = substitute_references(task["args"], inputs)
+                args = substitute_references(task["args"], inputs.results)
                 record = await call_tool(task, tools[task["tool"]], args, batch, config)
             return {"tasks": {task["idx"]: record}}
         finally:
-            if record is None and not deferred:
+            if record is None and not inputs.deferred:
                 # Cancelled: siblings waiting on this task must not wait forever.
-                record = {**task, "status": "error", "error": "cancelled before it finished"}  # type: ignore[typeddict-item]
+                record = {**task, "status": "error", "error": "cancelled before it finished"}
             if record is not None:
                 batch.publish(record)
             registry.report(dispatch["execution_id"])

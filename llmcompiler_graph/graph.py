@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
+from langgraph.types import Command
 
 from llmcompiler_graph.execution import BatchRegistry, run_sync
 from llmcompiler_graph.executor import make_executor
@@ -17,7 +18,6 @@ from llmcompiler_graph.prompts import (
     JOINER_FINISH_ONLY_PROMPT,
     JOINER_SYSTEM_PROMPT,
     PLANNER_EXAMPLES,
-    PLANNER_SYSTEM_PROMPT,
     REPLAN_PROMPT,
     build_planner_prompt,
 )
@@ -36,18 +36,24 @@ R = TypeVar("R")
 def _resolve_model(model: LanguageModelLike | str, argument: str) -> LanguageModelLike:
     if isinstance(model, str):
         if ":" not in model:
-            msg = f"{argument}={model!r}: give a chat model or a 'provider:model' string such as 'openai:gpt-4o-mini'"
+            msg = (
+                f"{argument}={model!r}: give a chat model or a 'provider:model' string "
+                "such as 'openai:gpt-4o-mini'"
+            )
             raise ValueError(msg)
         from langchain.chat_models import init_chat_model
 
         return init_chat_model(model)
     if not isinstance(model, Runnable):
-        msg = f"{argument} must be a LangChain chat model or a 'provider:model' string, got {type(model).__name__}"
+        msg = (
+            f"{argument} must be a LangChain chat model or a 'provider:model' string, "
+            f"got {type(model).__name__}"
+        )
         raise TypeError(msg)
     return model
 
 
-def _node(name: str, afunc: Callable[[S, RunnableConfig], Awaitable[R]]) -> RunnableLambda[S, R]:
+def _node(name: str, afunc: Callable[[S, RunnableConfig], Coroutine[Any, Any, R]]) -> RunnableLambda[S, R]:
     """A node usable from both async and sync graph APIs; sync calls share a background loop."""
 
     def func(state: S, config: RunnableConfig) -> R:
@@ -71,7 +77,7 @@ def create_llmcompiler(
     joiner_finish_only_prompt: str = JOINER_FINISH_ONLY_PROMPT,
     state_schema: type[Any] = LLMCompilerState,
 ) -> StateGraph[Any]:
-    """Build an LLMCompiler agent as an uncompiled LangGraph `StateGraph`.
+    r"""Build an LLMCompiler agent as an uncompiled LangGraph `StateGraph`.
 
     The planner streams a plan of numbered tool calls from `model`; each task is parsed
     as soon as its line is complete. The scheduler sends all tasks through `Send`, and
@@ -114,8 +120,8 @@ def create_llmcompiler(
         ...     '''Look a topic up.'''
         ...     return f"{query} is 8,849 m tall"
         >>> model = GenericFakeChatModel(messages=iter([
-        ...     AIMessage('1. search("Everest")\\n2. join()<END_OF_PLAN>'),
-        ...     AIMessage("Thought: found it.\\nAction: Finish(8,849 m)"),
+        ...     AIMessage('1. search("Everest")\n2. join()<END_OF_PLAN>'),
+        ...     AIMessage("Thought: found it.\nAction: Finish(8,849 m)"),
         ... ]))
         >>> graph = create_llmcompiler(model, [search]).compile()
         >>> graph.invoke({"messages": [("user", "How tall is Everest?")]})["messages"][-1].content
@@ -139,10 +145,17 @@ def create_llmcompiler(
 
     registry = BatchRegistry(max_concurrency)
     builder: StateGraph[Any] = StateGraph(state_schema)
-    builder.add_node(PLANNER_NODE, _node(PLANNER_NODE, make_planner(planner_model, tool_map, system_prompt, replan_prompt)))
+    builder.add_node(
+        PLANNER_NODE, _node(PLANNER_NODE, make_planner(planner_model, tool_map, system_prompt, replan_prompt))
+    )
+    scheduler = make_scheduler(registry)
+
+    async def ascheduler(state: LLMCompilerState) -> Command[Any]:
+        return scheduler(state)
+
     builder.add_node(
         SCHEDULER_NODE,
-        make_scheduler(registry),
+        RunnableLambda(scheduler, afunc=ascheduler, name=SCHEDULER_NODE),
         destinations=(EXECUTE_TASK_NODE, JOINER_NODE),
     )
     builder.add_node(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from langchain_core.language_models import LanguageModelLike
@@ -22,7 +22,7 @@ __all__ = ["PLANNER_NODE", "make_joiner"]
 
 PLANNER_NODE = "planner"
 
-JoinerNode = Callable[[LLMCompilerState, RunnableConfig], Awaitable[Command[Any]]]
+JoinerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, Command[Any]]]
 
 
 def make_joiner(

@@ -190,8 +190,7 @@ def substitute_references(value: Any, results: Mapping[int, Any]) -> Any:
     if isinstance(value, str):
         whole = _REFERENCE.fullmatch(value.strip())
         if whole is not None:
-            ref = int(whole.group(1) or whole.group(2))
-            return results[ref] if ref in results else value
+            return results.get(int(whole.group(1) or whole.group(2)), value)
 
         def replace(match: re.Match[str]) -> str:
             ref = int(match.group(1) or match.group(2))
@@ -331,7 +330,7 @@ def _split_call(rest: str) -> tuple[str, str, str]:
     """Split `name(args)tail` into its parts, matching the call's closing parenthesis."""
     head = _CALL_HEAD.match(rest)
     if head is None:
-        msg = "expected an action such as search(\"...\") after the id"
+        msg = 'expected an action such as search("...") after the id'
         raise PlanSyntaxError(msg)
     name = head.group(1)
     depth, i, n = 0, head.end() - 1, len(rest)
@@ -411,7 +410,7 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
 
 @dataclass
 class StreamingPlanParser:
-    """Turns streamed planner text into plan items as soon as each line is complete.
+    r"""Turns streamed planner text into plan items as soon as each line is complete.
 
     Feed chunks in arrival order; each call returns the items whose lines were
     completed by that chunk. Call :meth:`finish` when the stream ends to parse a last
@@ -420,9 +419,9 @@ class StreamingPlanParser:
 
     Example:
         >>> p = StreamingPlanParser()
-        >>> p.feed('1. search("a")\\n2. sea')
-        [ParsedCall(idx=1, tool='search', args=('a',), kwargs={}, dependencies=(), thought=None, end_of_plan=False, line='1. search("a")')]
-        >>> [type(item).__name__ for item in p.feed('rch("b")\\n3. join()<END_OF_PLAN>')]
+        >>> [(item.idx, item.tool, item.args) for item in p.feed('1. search("a")\n2. sea')]
+        [(1, 'search', ('a',))]
+        >>> [type(item).__name__ for item in p.feed('rch("b")\n3. join()<END_OF_PLAN>')]
         ['ParsedCall', 'ParsedCall', 'PlanEnd']
         >>> p.done, p.finish()
         (True, [])
@@ -464,7 +463,7 @@ class StreamingPlanParser:
             return []
         rest = "".join(self._buffer)
         self._buffer.clear()
-        items = self._complete_line(rest) if rest else []
+        items = list(self._complete_line(rest)) if rest else []
         self.done = True
         return items
 
@@ -502,10 +501,10 @@ class StreamingPlanParser:
 
 
 def parse_plan(text: str) -> list[PlanItem]:
-    """Parse a whole plan at once (the streaming parser fed one chunk).
+    r"""Parse a whole plan at once (the streaming parser fed one chunk).
 
     Example:
-        >>> [type(i).__name__ for i in parse_plan('1. a()\\n2. join()<END_OF_PLAN>')]
+        >>> [type(i).__name__ for i in parse_plan('1. a()\n2. join()<END_OF_PLAN>')]
         ['ParsedCall', 'ParsedCall', 'PlanEnd']
     """
     parser = StreamingPlanParser()
@@ -538,13 +537,13 @@ def _balanced_content(text: str) -> str:
 
 
 def parse_joiner_output(text: str) -> JoinerDecision:
-    """Read the joiner's `Thought: ... Action: Finish(...)` or `Action: Replan(...)`.
+    r"""Read the joiner's `Thought: ... Action: Finish(...)` or `Action: Replan(...)`.
 
     The answer is everything inside `Finish(...)`, nested parentheses included. When
     no action can be read the whole text (minus a `Thought:` prefix) is the answer.
 
     Example:
-        >>> parse_joiner_output("Thought: known.\\nAction: Finish(Mount Everest (Nepal))").content
+        >>> parse_joiner_output("Thought: known.\nAction: Finish(Mount Everest (Nepal))").content
         'Mount Everest (Nepal)'
     """
     thought_match = _JOINER_THOUGHT.search(text)

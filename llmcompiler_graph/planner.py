@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,7 +73,9 @@ class PlanBuilder:
             if item.idx is None or self._taken(item.idx):
                 self.issues.append(f"could not parse line {item.line[:200]!r}: {item.message}")
                 return None
-            return self._record(item.idx, "?", {}, [], None, f"could not parse {item.line[:200]!r}: {item.message}")
+            return self._record(
+                item.idx, "?", {}, [], None, f"could not parse {item.line[:200]!r}: {item.message}"
+            )
         if not isinstance(item, ParsedCall):
             return None
         if self._taken(item.idx):
@@ -93,15 +95,21 @@ class PlanBuilder:
                 f"refers to {refs}, which is not an earlier action (an action can only use "
                 "results of actions listed before it, so cycles are impossible)"
             )
-            return self._record(item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message)
+            return self._record(
+                item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message
+            )
         tool = self.tools.get(item.tool)
         if tool is None:
             message = f"unknown tool {item.tool!r}; available tools: {', '.join(self.tools)}"
-            return self._record(item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message)
+            return self._record(
+                item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message
+            )
         try:
             args = bind_arguments(tool, item.args, item.kwargs)
         except ValueError as exc:
-            return self._record(item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, str(exc))
+            return self._record(
+                item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, str(exc)
+            )
         return self._record(item.idx, item.tool, args, list(item.dependencies), item.thought, None)
 
     def close(self) -> list[str]:
@@ -150,7 +158,7 @@ def _as_dict(call: ParsedCall) -> dict[str, Any]:
     return args
 
 
-PlannerNode = Callable[[LLMCompilerState, RunnableConfig], Awaitable[dict[str, Any]]]
+PlannerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
 
 
 def make_planner(

@@ -1,0 +1,149 @@
+"""A scripted streaming chat model for tests, demos and offline benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import ConfigDict, Field, PrivateAttr
+
+__all__ = ["ScriptExhaustedError", "ScriptedChatModel"]
+
+Responder = Callable[[Sequence[BaseMessage]], str]
+_TOKEN = re.compile(r"\s+|[^\s]+")
+
+
+class ScriptExhaustedError(RuntimeError):
+    """The scripted model was called more often than it has responses."""
+
+
+class ScriptedChatModel(BaseChatModel):
+    """A chat model that answers from a script and streams with a configurable pace.
+
+    Each call takes the next entry of `responses`: a string, or a function of the
+    prompt messages returning a string (useful when concurrent runs must each get
+    their own answer). Streaming yields whitespace-separated tokens, waiting
+    `first_token_delay` before the first and `token_delay` before each other one (on
+    the async path; the sync path does not sleep). Every prompt is kept in
+    :attr:`prompts` and every streamed token's time in :attr:`token_times`, so a test
+    can check what the model saw and when it spoke.
+
+    Example:
+        >>> model = ScriptedChatModel(responses=["Hello there"])
+        >>> model.invoke("hi").content
+        'Hello there'
+        >>> len(model.prompts)
+        1
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    responses: list[str | Responder] = Field(default_factory=list)
+    token_delay: float = 0.0
+    first_token_delay: float = 0.0
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _next: int = PrivateAttr(default=0)
+    _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+    _token_times: list[tuple[int, float]] = PrivateAttr(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-chat-model"
+
+    @property
+    def prompts(self) -> list[list[BaseMessage]]:
+        """The messages of every call so far, in call order."""
+        return list(self._prompts)
+
+    @property
+    def token_times(self) -> list[tuple[int, float]]:
+        """`(call number, epoch seconds)` of every streamed token."""
+        return list(self._token_times)
+
+    @property
+    def calls(self) -> int:
+        """How many times the model has been called."""
+        return len(self._prompts)
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
+        """Accept tool binding (the script decides what is said); returns the model itself."""
+        return self
+
+    def _take(self, messages: list[BaseMessage]) -> tuple[int, str]:
+        with self._lock:
+            call = self._next
+            if call >= len(self.responses):
+                msg = (
+                    f"ScriptedChatModel has {len(self.responses)} scripted responses and was "
+                    f"called a {call + 1}th time; last prompt ended with: "
+                    f"{str(messages[-1].content)[-300:]!r}"
+                )
+                raise ScriptExhaustedError(msg)
+            self._next += 1
+            self._prompts.append(list(messages))
+            entry = self.responses[call]
+        return call, entry(messages) if callable(entry) else entry
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        _, text = self._take(messages)
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        _, text = self._take(messages)
+        tokens = _TOKEN.findall(text)
+        if tokens:
+            await asyncio.sleep(self.first_token_delay + self.token_delay * (len(tokens) - 1))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        call, text = self._take(messages)
+        for token in _TOKEN.findall(text) or [""]:
+            self._token_times.append((call, time.time()))
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        call, text = self._take(messages)
+        for position, token in enumerate(_TOKEN.findall(text) or [""]):
+            delay = self.first_token_delay if position == 0 else self.token_delay
+            if delay:
+                await asyncio.sleep(delay)
+            self._token_times.append((call, time.time()))
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(token, chunk=chunk)
+            yield chunk

@@ -1,0 +1,239 @@
+"""The compiled graph end to end with scripted models: answers, tasks, order, APIs."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+
+from llmcompiler_graph import create_llmcompiler
+from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
+
+TWO_SEARCHES = '1. search("Everest")\n2. search("K2")\n3. join()<END_OF_PLAN>'
+
+
+async def test_answer_is_appended_as_ai_message_after_the_input(log: ToolLog) -> None:
+    model = scripted(TWO_SEARCHES, FINISH.format(answer="Everest is taller (by 238 m)"))
+    state = await build(model, [log.search_tool()]).ainvoke(question("Which is taller?"))
+    assert isinstance(state["messages"][0], HumanMessage)
+    assert state["messages"][0].content == "Which is taller?"
+    assert isinstance(state["messages"][-1], AIMessage)
+    assert state["messages"][-1].content == "Everest is taller (by 238 m)"
+    assert sorted(a["query"] for a in log.args_of("search")) == ["Everest", "K2"]
+
+
+async def test_every_task_records_tool_resolved_args_result_and_times(log: ToolLog) -> None:
+    plan = '1. search("Everest")\n2. math("double it", ["$1"])\n3. join()<END_OF_PLAN>'
+    model = scripted(plan, FINISH.format(answer="x"))
+    state = await build(model, [log.search_tool(), log.math_tool()]).ainvoke(question())
+    first, second = state["tasks"][1], state["tasks"][2]
+    assert first["tool"] == "search"
+    assert first["resolved_args"] == {"query": "Everest"}
+    assert first["result"] == "result for Everest"
+    assert second["args"] == {"problem": "double it", "context": ["$1"]}
+    assert second["resolved_args"] == {"problem": "double it", "context": ["result for Everest"]}
+    assert second["dependencies"] == [1]
+    assert first["status"] == second["status"] == "done"
+    assert first["started_at"] <= first["finished_at"] <= second["started_at"] <= second["finished_at"]
+
+
+async def test_joiner_sees_every_observation(log: ToolLog) -> None:
+    model = scripted(TWO_SEARCHES, FINISH.format(answer="x"))
+    await build(model, [log.search_tool()]).ainvoke(question())
+    joiner_prompt = last_text(model, 1)
+    assert "Observation: result for Everest" in joiner_prompt
+    assert "Observation: result for K2" in joiner_prompt
+
+
+async def test_dependent_task_starts_before_an_unrelated_slow_task_finishes(log: ToolLog) -> None:
+    # 1 fast, 2 slow, 3 needs only 1: wave-by-wave scheduling would start 3 after 2 ended.
+    plan = '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()<END_OF_PLAN>'
+    model = scripted(plan, FINISH.format(answer="x"))
+    slow = log.search_tool(latency=lambda q: 0.6 if q == "slow" else 0.05)
+    state = await build(model, [slow]).ainvoke(question())
+    tasks = state["tasks"]
+    assert tasks[3]["resolved_args"] == {"query": "after result for fast"}
+    assert tasks[1]["finished_at"] <= tasks[3]["started_at"]
+    assert tasks[3]["finished_at"] < tasks[2]["finished_at"]
+
+
+def test_sync_invoke_keeps_critical_path_order_and_answers(log: ToolLog) -> None:
+    plan = '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()<END_OF_PLAN>'
+    model = scripted(plan, FINISH.format(answer="sync answer"))
+    slow = log.search_tool(latency=lambda q: 0.6 if q == "slow" else 0.05)
+    state = build(model, [slow]).invoke(question())
+    assert state["messages"][-1].content == "sync answer"
+    assert state["tasks"][3]["finished_at"] < state["tasks"][2]["finished_at"]
+
+
+async def test_exact_reference_passes_the_result_object_not_its_text() -> None:
+    received: list[Any] = []
+
+    @tool
+    def numbers(n: int) -> list[int]:
+        """Return the numbers 0..n-1."""
+        return list(range(n))
+
+    @tool
+    def total(values: list[int]) -> int:
+        """Add numbers up."""
+        received.append(values)
+        return sum(values)
+
+    plan = "1. numbers(4)\n2. total($1)\n3. join()<END_OF_PLAN>"
+    model = scripted(plan, FINISH.format(answer="6"))
+    state = await build(model, [numbers, total]).ainvoke(question())
+    assert received == [[0, 1, 2, 3]]
+    assert state["tasks"][2]["result"] == 6
+
+
+async def test_positional_arguments_map_onto_schema_order_and_keywords_by_name() -> None:
+    seen: list[tuple[str, int, bool]] = []
+
+    @tool
+    def lookup(topic: str, limit: int = 3, exact: bool = False) -> str:
+        """Look a topic up."""
+        seen.append((topic, limit, exact))
+        return topic
+
+    plan = '1. lookup("a", 5)\n2. lookup(topic="b", exact=true)\n3. join()<END_OF_PLAN>'
+    model = scripted(plan, FINISH.format(answer="x"))
+    await build(model, [lookup]).ainvoke(question())
+    assert sorted(seen) == [("a", 5, False), ("b", 3, True)]
+
+
+async def test_plain_functions_and_coroutines_work_as_tools() -> None:
+    def shout(text: str) -> str:
+        """Upper-case the text."""
+        return text.upper()
+
+    async def whisper(text: str) -> str:
+        """Lower-case the text."""
+        return text.lower()
+
+    plan = '1. shout("Hi")\n2. whisper("$1 THERE")\n3. join()<END_OF_PLAN>'
+    model = scripted(plan, FINISH.format(answer="x"))
+    state = await build(model, [shout, whisper]).ainvoke(question())
+    assert state["tasks"][2]["result"] == "hi there"
+
+
+async def test_sync_tool_does_not_block_the_event_loop(log: ToolLog) -> None:
+    @tool
+    def blocking(seconds: float) -> str:
+        """Sleep in a thread."""
+        time.sleep(seconds)
+        return "woke"
+
+    plan = '1. blocking(0.5)\n2. search("quick")\n3. join()<END_OF_PLAN>'
+    model = scripted(plan, FINISH.format(answer="x"))
+    state = await build(model, [blocking, log.search_tool(latency=0.05)]).ainvoke(question())
+    assert state["tasks"][2]["finished_at"] < state["tasks"][1]["finished_at"]
+
+
+def test_stream_and_batch_sync_apis(log: ToolLog) -> None:
+    def answer_for(messages: Any) -> str:
+        text = str(messages[-1].content)
+        return FINISH.format(answer="A" if "alpha" in text else "B")
+
+    responses: list[Any] = []
+    for _ in range(2):
+        responses += ['1. search("q")\n2. join()<END_OF_PLAN>', answer_for]
+    graph = build(scripted(*responses), [log.search_tool()])
+    outputs = graph.batch([question("alpha?"), question("beta?")], {"max_concurrency": 1})
+    assert [o["messages"][-1].content for o in outputs] == ["A", "B"]
+
+    model = scripted(TWO_SEARCHES, FINISH.format(answer="streamed"))
+    updates = list(build(model, [log.search_tool()]).stream(question(), stream_mode="updates"))
+    nodes = [next(iter(update)) for update in updates]
+    assert nodes[0] == "planner"
+    assert nodes.count("execute_task") == 2
+    assert updates[-1]["joiner"]["messages"][-1].content == "streamed"
+
+
+async def test_second_question_on_a_thread_sees_the_first_and_starts_fresh_tasks(log: ToolLog) -> None:
+    model = scripted(
+        '1. search("Everest")\n2. join()<END_OF_PLAN>',
+        FINISH.format(answer="8849 m"),
+        '1. search("K2")\n2. join()<END_OF_PLAN>',
+        FINISH.format(answer="8611 m"),
+    )
+    graph = create_llmcompiler(model, [log.search_tool()]).compile(checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t1"}}
+    await graph.ainvoke(question("How tall is Everest?"), thread)
+    state = await graph.ainvoke(question("And K2?"), thread)
+    second_plan_prompt = last_text(model, 2)
+    assert "How tall is Everest?" in second_plan_prompt
+    assert "8849 m" in second_plan_prompt
+    assert [m.content for m in state["messages"]] == ["How tall is Everest?", "8849 m", "And K2?", "8611 m"]
+    assert [t["resolved_args"] for t in state["tasks"].values()] == [{"query": "K2"}]
+    assert log.names() == ["search", "search"]
+
+
+async def test_concurrent_runs_of_one_graph_never_see_each_others_tasks(log: ToolLog) -> None:
+    runs = 20
+
+    def plan_for(messages: Any) -> str:
+        n = str(messages[-1].content).split()[-1]
+        return f'1. search("{n}-a")\n2. search("{n}-b")\n3. search("$1 $2")\n4. join()<END_OF_PLAN>'
+
+    def join_for(messages: Any) -> str:
+        text = str(messages[-1].content)
+        n = text.split("Question: run ")[1].split()[0]
+        combined = [line for line in text.splitlines() if line.startswith("Observation: result for result")]
+        return FINISH.format(answer=f"{n}|{combined[0]}")
+
+    def respond(messages: Any) -> str:
+        is_planner = str(messages[0].content).startswith("Given a user query")
+        return plan_for(messages) if is_planner else join_for(messages)
+
+    responses: list[Any] = [respond] * (2 * runs)
+    latency = log.search_tool(latency=lambda q: (hash(q) % 7) / 100)
+    graph = build(scripted(*responses), [latency])
+    states = await asyncio.gather(*(graph.ainvoke(question(f"run {n}")) for n in range(runs)))
+    for n, state in enumerate(states):
+        expected = f"{n}|Observation: result for result for {n}-a result for {n}-b"
+        assert state["messages"][-1].content == expected
+        assert {t["resolved_args"]["query"] for t in state["tasks"].values()} == {
+            f"{n}-a",
+            f"{n}-b",
+            f"result for {n}-a result for {n}-b",
+        }
+
+
+async def test_max_concurrency_limits_simultaneous_tool_calls(log: ToolLog) -> None:
+    plan = "\n".join(f'{i}. search("q{i}")' for i in range(1, 7)) + "\n7. join()<END_OF_PLAN>"
+    model = scripted(plan, FINISH.format(answer="x"))
+    state = await build(model, [log.search_tool(latency=0.05)], max_concurrency=2).ainvoke(question())
+    assert log.max_running == 2
+    assert all(t["status"] == "done" for t in state["tasks"].values())
+
+
+async def test_without_a_limit_independent_tasks_all_run_at_once(log: ToolLog) -> None:
+    plan = "\n".join(f'{i}. search("q{i}")' for i in range(1, 7)) + "\n7. join()<END_OF_PLAN>"
+    model = scripted(plan, FINISH.format(answer="x"))
+    await build(model, [log.search_tool(latency=0.05)]).ainvoke(question())
+    assert log.max_running == 6
+
+
+def test_graph_topology_is_planner_scheduler_task_joiner() -> None:
+    model = scripted()
+
+    def search(query: str) -> str:
+        """Search."""
+        return query
+
+    mermaid = create_llmcompiler(model, [search]).compile().get_graph().draw_mermaid()
+    for edge in (
+        "__start__ --> planner;",
+        "planner --> scheduler;",
+        "scheduler -.-> execute_task;",
+        "execute_task --> scheduler;",
+        "scheduler -.-> joiner;",
+        "joiner -.-> planner;",
+        "joiner -.-> __end__;",
+    ):
+        assert edge in mermaid

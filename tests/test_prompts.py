@@ -1,0 +1,50 @@
+"""Default prompts: readable copies stay in sync; the builder renders tools from their schemas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langchain_core.tools import tool
+
+from llmcompiler_graph import prompts
+
+PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+
+
+@pytest.mark.parametrize(
+    ("filename", "constant"),
+    [
+        ("planner_system.txt", "PLANNER_SYSTEM_PROMPT"),
+        ("planner_examples.txt", "PLANNER_EXAMPLES"),
+        ("replan.txt", "REPLAN_PROMPT"),
+        ("joiner_system.txt", "JOINER_SYSTEM_PROMPT"),
+        ("joiner_finish_only.txt", "JOINER_FINISH_ONLY_PROMPT"),
+        ("joiner_user.txt", "JOINER_USER_PROMPT"),
+    ],
+)
+def test_readable_prompt_file_equals_its_constant(filename: str, constant: str) -> None:
+    assert (PROMPTS_DIR / filename).read_text() == getattr(prompts, constant)
+
+
+def test_planner_prompt_renders_each_tool_signature_description_and_join_number() -> None:
+    @tool
+    def search(query: str, limit: int = 3) -> str:
+        """Search an encyclopedia.
+        Returns a short summary."""
+        return query
+
+    @tool
+    def math(problem: str, context: list[str] | None = None) -> str:
+        """Solve {braced} math."""
+        return problem
+
+    text = prompts.build_planner_prompt([search, math])
+    assert "following 3 types" in text
+    assert (
+        "1. search(query: str, limit: int = 3)\n - Search an encyclopedia.\n - Returns a short summary."
+        in text
+    )
+    assert "2. math(problem: str, context: list[str] | None = None)\n - Solve {braced} math." in text
+    assert "3. join()" in text
+    assert "{" + "tool_descriptions}" not in text
