@@ -208,10 +208,16 @@ def make_planner(
                         }
                     )
 
-        async for chunk in model.astream(prompt, config):
-            consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
-            if parser.done:
-                break
+        stream = model.astream(prompt, config)
+        try:
+            async for chunk in stream:
+                consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
+                if parser.done:
+                    break  # the plan is complete; stop paying for tokens after <END_OF_PLAN>
+        finally:
+            close = getattr(stream, "aclose", None)
+            if close is not None:
+                await close()
         consume(parser.finish())
         issues = builder.close()
         emit(

@@ -237,3 +237,17 @@ def test_graph_topology_is_planner_scheduler_task_joiner() -> None:
         "joiner -.-> __end__;",
     ):
         assert edge in mermaid
+
+
+async def test_sync_invoke_works_from_inside_a_running_event_loop_as_in_jupyter(log: ToolLog) -> None:
+    model = scripted(TWO_SEARCHES, FINISH.format(answer="from a notebook cell"))
+    state = build(model, [log.search_tool(latency=0.01)]).invoke(question())
+    assert state["messages"][-1].content == "from a notebook cell"
+
+
+async def test_planner_stops_reading_the_stream_at_end_of_plan(log: ToolLog) -> None:
+    rambling = TWO_SEARCHES + "\n" + " ".join(["and", "then", "more"] * 50)
+    model = scripted(rambling, FINISH.format(answer="x"))
+    await build(model, [log.search_tool()]).ainvoke(question())
+    plan_tokens = [t for call, t in model.token_times if call == 0]
+    assert len(plan_tokens) < 20

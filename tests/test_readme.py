@@ -1,0 +1,33 @@
+"""The README's Python examples run offline as written and print what they say."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_python_blocks_run_and_print_the_documented_results() -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.DOTALL)
+    assert len(blocks) >= 3
+    namespace: dict[str, object] = {"__name__": "readme"}
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        for block in blocks:
+            exec(compile(block, str(README), "exec"), namespace)
+    printed = output.getvalue()
+    assert "Everest, by 238 m\n" in printed
+    assert "{1: '8,849 m', 2: '8,611 m'}" in printed
+    assert "task_finished 1 done" in printed
+    assert "['How tall is Everest?', '8,849 m', 'And K2?', '8,611 m']" in printed
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    readme = README.read_text()
+    ci = (README.parent / ".ci" / "run").read_text()
+    assert 'python3 -m pip install -e ".[test]" && python3 -m pytest' in readme
+    assert 'pip install --quiet --disable-pip-version-check -e ".[test]"' in ci
+    assert "\npython3 -m pytest\n" in ci
