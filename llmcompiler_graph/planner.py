@@ -87,8 +87,7 @@ class PlanBuilder:
         if item.is_join:
             self.joined = True
             return None
-        known = set(self.earlier_tasks) | set(self.tasks)
-        bad_refs = [ref for ref in item.dependencies if ref not in known]
+        bad_refs = [ref for ref in item.dependencies if not self._taken(ref)]
         if bad_refs:
             refs = ", ".join(f"${ref}" for ref in bad_refs)
             message = (

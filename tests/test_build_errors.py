@@ -66,6 +66,8 @@ def test_model_of_the_wrong_type_is_rejected() -> None:
         create_llmcompiler("gpt-4o-mini", [search])
 
 
+# langchain-openai opens (and closes) a socket to probe TCP options; nothing is sent.
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
 def test_provider_model_string_builds_through_init_chat_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
     builder = create_llmcompiler("openai:gpt-4o-mini", [search], joiner_model="openai:gpt-4o")
