@@ -34,12 +34,21 @@ T = TypeVar("T")
 
 @dataclass
 class Batch:
-    """The tasks of one dispatch, sharing results while they run."""
+    """The tasks of one dispatch, sharing results while they run.
 
-    size: int
+    Attributes:
+        size: How many task nodes were sent for this batch; `None` while the planner
+            is still adding tasks (eager dispatch).
+        authoritative: Whether every task of the batch runs in this process.
+        dispatched: Whether the scheduler has sent the batch's task nodes.
+    """
+
+    size: int | None
     authoritative: bool
     max_concurrency: int | None = None
+    dispatched: bool = False
     _outcomes: dict[int, asyncio.Future[Task]] = field(default_factory=dict)
+    _jobs: dict[int, asyncio.Task[Task | None]] = field(default_factory=dict)
     _semaphore: asyncio.Semaphore | None = None
     _reported: int = 0
 
@@ -56,6 +65,22 @@ class Batch:
         future = self.outcome(record["idx"])
         if not future.done():
             future.set_result(record)
+
+    def start(self, idx: int, run: Coroutine[Any, Any, Task | None]) -> asyncio.Task[Task | None]:
+        """Start running task `idx` now (eager dispatch); its task node collects the result."""
+        job = asyncio.get_running_loop().create_task(run, name=f"llmcompiler-task-{idx}")
+        self._jobs[idx] = job
+        return job
+
+    def job(self, idx: int) -> asyncio.Task[Task | None] | None:
+        """The run of task `idx` started by :meth:`start`, if any."""
+        return self._jobs.get(idx)
+
+    def cancel(self) -> None:
+        """Cancel every started run that has not finished."""
+        for job in self._jobs.values():
+            if not job.done():
+                job.get_loop().call_soon_threadsafe(job.cancel)
 
     def semaphore(self) -> asyncio.Semaphore | None:
         """The per-batch limit on concurrent tool calls, if one was configured."""
@@ -74,19 +99,41 @@ class BatchRegistry:
         self._lock = threading.Lock()
         self._max_concurrency = max_concurrency
 
-    def open(self, execution_id: str, size: int) -> Batch:
-        """Register the batch the scheduler is about to send (authoritative)."""
-        batch = Batch(size=size, authoritative=True, max_concurrency=self._max_concurrency)
+    def open(self, execution_id: str, size: int | None = None) -> Batch:
+        """Register a new authoritative batch (by the planner, or by the scheduler with its size)."""
+        batch = Batch(
+            size=size,
+            authoritative=True,
+            max_concurrency=self._max_concurrency,
+            dispatched=size is not None,
+        )
         with self._lock:
             self._batches[execution_id] = batch
         return batch
+
+    def claim(self, execution_id: str | None, size: int) -> Batch | None:
+        """Mark the planner's batch as dispatched with `size` task nodes; `None` if there is none."""
+        if execution_id is None:
+            return None
+        with self._lock:
+            batch = self._batches.get(execution_id)
+            if batch is None or batch.dispatched:
+                return None
+            batch.dispatched = True
+            batch.size = size
+            return batch
 
     def attach(self, execution_id: str, size: int) -> Batch:
         """The batch a task node belongs to; a non-authoritative one when it is unknown here."""
         with self._lock:
             batch = self._batches.get(execution_id)
             if batch is None:
-                batch = Batch(size=size, authoritative=False, max_concurrency=self._max_concurrency)
+                batch = Batch(
+                    size=size,
+                    authoritative=False,
+                    max_concurrency=self._max_concurrency,
+                    dispatched=True,
+                )
                 self._batches[execution_id] = batch
             return batch
 
@@ -97,13 +144,15 @@ class BatchRegistry:
             if batch is None:
                 return
             batch._reported += 1
-            if batch._reported >= batch.size:
+            if batch.size is not None and batch._reported >= batch.size:
                 del self._batches[execution_id]
 
     def discard(self, execution_id: str) -> None:
-        """Forget a batch whose step is over."""
+        """Forget a batch whose step is over, cancelling anything it still runs."""
         with self._lock:
-            self._batches.pop(execution_id, None)
+            batch = self._batches.pop(execution_id, None)
+        if batch is not None:
+            batch.cancel()
 
     def __len__(self) -> int:
         return len(self._batches)

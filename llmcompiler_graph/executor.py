@@ -18,7 +18,7 @@ from llmcompiler_graph.execution import Batch, BatchRegistry
 from llmcompiler_graph.parser import substitute_references
 from llmcompiler_graph.state import Task, TaskDispatch
 
-__all__ = ["finished", "make_executor", "skipped"]
+__all__ = ["TaskRunner", "finished", "make_executor", "skipped"]
 
 
 def finished(task: Task, **changes: Any) -> Task:
@@ -67,20 +67,45 @@ class _Inputs:
     deferred: bool = False
 
 
-TaskNode = Callable[[TaskDispatch, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
+class TaskRunner:
+    """Runs one task: waits for its inputs, substitutes them, calls the tool, records the outcome.
 
+    Used by the task node and, with eager dispatch, by the planner while it streams.
+    Holds only configuration; all run state lives in the :class:`Batch` it is given.
+    """
 
-def make_executor(
-    tools: Mapping[str, BaseTool],
-    registry: BatchRegistry,
-    task_timeout: float | None,
-) -> TaskNode:
-    """Build the task node that the scheduler `Send`s each task to."""
+    def __init__(self, tools: Mapping[str, BaseTool], task_timeout: float | None) -> None:
+        self.tools = tools
+        self.task_timeout = task_timeout
 
-    async def gather_inputs(task: Task, dispatch: TaskDispatch, batch: Batch) -> _Inputs:
-        """Wait for the task's dependencies; report their results, a failure, or a deferral."""
+    async def run(
+        self, task: Task, known_results: Mapping[int, Any], batch: Batch, config: RunnableConfig
+    ) -> Task | None:
+        """Run `task` within `batch`; return its final record, or `None` when it must be deferred.
+
+        The record is published to the batch (also when the run is cancelled) so that
+        tasks waiting on this one never wait forever.
+        """
+        record: Task | None = None
+        inputs = _Inputs(deferred=True)
+        try:
+            inputs = await self._gather_inputs(task, known_results, batch)
+            if inputs.deferred:
+                return None
+            if inputs.failed_dependency is not None:
+                record = skipped(task, inputs.failed_dependency)
+            else:
+                args = substitute_references(task["args"], inputs.results)
+                record = await self._call_tool(task, self.tools[task["tool"]], args, batch, config)
+            return record
+        finally:
+            if record is None and not inputs.deferred:
+                record = {**task, "status": "error", "error": "cancelled before it finished"}
+            if record is not None:
+                batch.publish(record)
+
+    async def _gather_inputs(self, task: Task, known: Mapping[int, Any], batch: Batch) -> _Inputs:
         results: dict[int, Any] = {}
-        known = dispatch["dependency_results"]
         for dep in task["dependencies"]:
             if dep in known:
                 results[dep] = known[dep]
@@ -94,8 +119,8 @@ def make_executor(
             results[dep] = record["result"]
         return _Inputs(results=results)
 
-    async def call_tool(
-        task: Task, tool: BaseTool, args: dict[str, Any], batch: Batch, config: RunnableConfig
+    async def _call_tool(
+        self, task: Task, tool: BaseTool, args: dict[str, Any], batch: Batch, config: RunnableConfig
     ) -> Task:
         limit = batch.semaphore()
         async with limit if limit is not None else contextlib.nullcontext():
@@ -111,36 +136,36 @@ def make_executor(
             )
             outcome: dict[str, Any]
             try:
-                result = await asyncio.wait_for(tool.ainvoke(args, config), timeout=task_timeout)
+                result = await asyncio.wait_for(tool.ainvoke(args, config), timeout=self.task_timeout)
                 outcome = {"status": "done", "result": result}
             except TimeoutError:
-                error = f"{tool.name} did not return within {task_timeout:g} s and was abandoned"
+                error = f"{tool.name} did not return within {self.task_timeout:g} s and was abandoned"
                 outcome = {"status": "error", "error": error}
-            except Exception as exc:
+            except Exception as exc:  # every tool failure becomes an observation
                 outcome = {"status": "error", "error": _describe_error(tool, exc)}
             return finished(task, resolved_args=args, started_at=started, finished_at=time.time(), **outcome)
+
+
+TaskNode = Callable[[TaskDispatch, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def make_executor(runner: TaskRunner, registry: BatchRegistry) -> TaskNode:
+    """Build the task node that the scheduler `Send`s each task to.
+
+    If the planner already started the task (eager dispatch), the node collects that
+    run's outcome; otherwise it runs the task itself.
+    """
 
     async def execute_task(dispatch: TaskDispatch, config: RunnableConfig) -> dict[str, Any]:
         task = dispatch["task"]
         batch = registry.attach(dispatch["execution_id"], dispatch["batch_size"])
-        record: Task | None = None
-        inputs = _Inputs(deferred=True)
         try:
-            inputs = await gather_inputs(task, dispatch, batch)
-            if inputs.deferred:
-                return {}
-            if inputs.failed_dependency is not None:
-                record = skipped(task, inputs.failed_dependency)
-            else:
-                args = substitute_references(task["args"], inputs.results)
-                record = await call_tool(task, tools[task["tool"]], args, batch, config)
-            return {"tasks": {task["idx"]: record}}
+            job = batch.job(task["idx"])
+            record = await (
+                job if job is not None else runner.run(task, dispatch["dependency_results"], batch, config)
+            )
+            return {"tasks": {task["idx"]: record}} if record is not None else {}
         finally:
-            if record is None and not inputs.deferred:
-                # Cancelled: siblings waiting on this task must not wait forever.
-                record = {**task, "status": "error", "error": "cancelled before it finished"}
-            if record is not None:
-                batch.publish(record)
             registry.report(dispatch["execution_id"])
 
     return execute_task

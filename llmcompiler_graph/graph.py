@@ -11,7 +11,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
 
 from llmcompiler_graph.execution import BatchRegistry, run_sync
-from llmcompiler_graph.executor import make_executor
+from llmcompiler_graph.executor import TaskRunner, make_executor
 from llmcompiler_graph.joiner import PLANNER_NODE, make_joiner
 from llmcompiler_graph.planner import make_planner
 from llmcompiler_graph.prompts import (
@@ -70,6 +70,7 @@ def create_llmcompiler(
     max_replans: int = 2,
     task_timeout: float | None = 60.0,
     max_concurrency: int | None = None,
+    eager: bool = True,
     planner_prompt: str | None = None,
     planner_examples: str = PLANNER_EXAMPLES,
     replan_prompt: str = REPLAN_PROMPT,
@@ -95,6 +96,9 @@ def create_llmcompiler(
             as an error; `None` waits forever.
         max_concurrency: Most tool calls that run at once within one run; `None` for
             no limit.
+        eager: Start each task the moment its plan line is parsed, while the planner
+            is still streaming (the default). With `False`, tasks start when the plan
+            is complete. Results are the same either way.
         planner_prompt: The planner's whole system prompt. By default it is rendered
             from :data:`~llmcompiler_graph.prompts.PLANNER_SYSTEM_PROMPT` with the tools'
             signatures and `planner_examples`.
@@ -144,10 +148,18 @@ def create_llmcompiler(
     system_prompt = planner_prompt or build_planner_prompt(list(tool_map.values()), examples=planner_examples)
 
     registry = BatchRegistry(max_concurrency)
-    builder: StateGraph[Any] = StateGraph(state_schema)
-    builder.add_node(
-        PLANNER_NODE, _node(PLANNER_NODE, make_planner(planner_model, tool_map, system_prompt, replan_prompt))
+    runner = TaskRunner(tool_map, task_timeout)
+    planner = make_planner(
+        planner_model,
+        tool_map,
+        system_prompt,
+        replan_prompt,
+        runner=runner,
+        registry=registry,
+        eager=eager,
     )
+    builder: StateGraph[Any] = StateGraph(state_schema)
+    builder.add_node(PLANNER_NODE, _node(PLANNER_NODE, planner))
     scheduler = make_scheduler(registry)
 
     async def ascheduler(state: LLMCompilerState) -> Command[Any]:
@@ -160,7 +172,7 @@ def create_llmcompiler(
     )
     builder.add_node(
         EXECUTE_TASK_NODE,
-        _node(EXECUTE_TASK_NODE, make_executor(tool_map, registry, task_timeout)),
+        _node(EXECUTE_TASK_NODE, make_executor(runner, registry)),
         input_schema=TaskDispatch,
     )
     builder.add_node(

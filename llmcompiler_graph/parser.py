@@ -179,8 +179,8 @@ def substitute_references(value: Any, results: Mapping[int, Any]) -> Any:
 
     A string that is exactly one reference (surrounding whitespace allowed) is
     replaced by the result itself, whatever its type. A reference inside longer text
-    is replaced by the result's text form (:func:`to_text`). Lists, tuples and dicts
-    are processed recursively. References to ids missing from `results` are left as
+    is replaced by the result's text form (:func:`to_text`), and so is a reference in
+    a dict key. Lists, tuples and dicts are processed recursively. References to ids missing from `results` are left as
     written.
 
     Example:
@@ -191,17 +191,11 @@ def substitute_references(value: Any, results: Mapping[int, Any]) -> Any:
         whole = _REFERENCE.fullmatch(value.strip())
         if whole is not None:
             return results.get(int(whole.group(1) or whole.group(2)), value)
-
-        def replace(match: re.Match[str]) -> str:
-            ref = int(match.group(1) or match.group(2))
-            return to_text(results[ref]) if ref in results else match.group(0)
-
-        return _REFERENCE.sub(replace, value)
+        return _substitute_text(value, results)
     if isinstance(value, Mapping):
+        # Keys must stay hashable, so references in keys always take the text form.
         return {
-            substitute_references(k, results) if isinstance(k, str) else k: (
-                substitute_references(v, results)
-            )
+            _substitute_text(k, results) if isinstance(k, str) else k: substitute_references(v, results)
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -209,6 +203,14 @@ def substitute_references(value: Any, results: Mapping[int, Any]) -> Any:
     if isinstance(value, tuple):
         return tuple(substitute_references(v, results) for v in value)
     return value
+
+
+def _substitute_text(text: str, results: Mapping[int, Any]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        ref = int(match.group(1) or match.group(2))
+        return to_text(results[ref]) if ref in results else match.group(0)
+
+    return _REFERENCE.sub(replace, text)
 
 
 # --------------------------------------------------------------------------- call arguments

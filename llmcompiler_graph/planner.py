@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,8 @@ from langchain_core.tools import BaseTool
 from langgraph.types import Overwrite
 
 from llmcompiler_graph.events import emit
+from llmcompiler_graph.execution import Batch, BatchRegistry
+from llmcompiler_graph.executor import TaskRunner, skipped
 from llmcompiler_graph.parser import (
     ParsedCall,
     PlanEnd,
@@ -165,8 +168,17 @@ def make_planner(
     tools: Mapping[str, BaseTool],
     system_prompt: str,
     replan_template: str,
+    *,
+    runner: TaskRunner,
+    registry: BatchRegistry,
+    eager: bool,
 ) -> PlannerNode:
-    """Build the planner node: stream a plan, publish tasks as their lines complete."""
+    """Build the planner node: stream a plan, publish tasks as their lines complete.
+
+    With `eager`, each task also starts running the moment its line is parsed (in a
+    batch of this planner step that the scheduler then hands to the task nodes), so
+    tool calls overlap with the rest of the plan still streaming.
+    """
 
     async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
         messages = state["messages"]
@@ -189,35 +201,60 @@ def make_planner(
 
         builder = PlanBuilder(tools, earlier, plan_round)
         parser = StreamingPlanParser()
+        execution_id = uuid.uuid4().hex if eager else None
+        batch = registry.open(execution_id) if execution_id is not None else None
+
+        def dispatch_now(task: Task, batch: Batch) -> None:
+            if task["status"] != "pending":
+                batch.publish(task)
+                return
+            failed = next(
+                (earlier[d] for d in task["dependencies"] if d in earlier and earlier[d]["status"] != "done"),
+                None,
+            )
+            if failed is not None:
+                builder.tasks[task["idx"]] = record = skipped(task, failed)
+                batch.publish(record)
+                return
+            known = {d: earlier[d]["result"] for d in task["dependencies"] if d in earlier}
+            batch.start(task["idx"], runner.run(task, known, batch, config))
 
         def consume(items: list[PlanItem]) -> None:
             for item in items:
                 task = builder.add(item)
-                if task is not None:
-                    emit(
-                        {
-                            "type": "task_parsed",
-                            "idx": task["idx"],
-                            "tool": task["tool"],
-                            "args": task["args"],
-                            "dependencies": task["dependencies"],
-                            "plan_round": plan_round,
-                            "error": task["error"],
-                            "time": time.time(),
-                        }
-                    )
+                if task is None:
+                    continue
+                emit(
+                    {
+                        "type": "task_parsed",
+                        "idx": task["idx"],
+                        "tool": task["tool"],
+                        "args": task["args"],
+                        "dependencies": task["dependencies"],
+                        "plan_round": plan_round,
+                        "error": task["error"],
+                        "time": time.time(),
+                    }
+                )
+                if batch is not None:
+                    dispatch_now(task, batch)
 
         stream = model.astream(prompt, config)
         try:
-            async for chunk in stream:
-                consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
-                if parser.done:
-                    break  # the plan is complete; stop paying for tokens after <END_OF_PLAN>
-        finally:
-            close = getattr(stream, "aclose", None)
-            if close is not None:
-                await close()
-        consume(parser.finish())
+            try:
+                async for chunk in stream:
+                    consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
+                    if parser.done:
+                        break  # the plan is complete; stop paying for tokens after <END_OF_PLAN>
+            finally:
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    await close()
+            consume(parser.finish())
+        except BaseException:
+            if execution_id is not None:
+                registry.discard(execution_id)
+            raise
         issues = builder.close()
         emit(
             {
@@ -232,6 +269,7 @@ def make_planner(
             "plan_issues": [*earlier_issues, *(f"plan {plan_round + 1}: {i}" for i in issues)],
             "replan_feedback": None,
             "question_id": question_id,
+            "execution_id": execution_id,
         }
         if new_question:
             update["tasks"] = Overwrite(builder.tasks)

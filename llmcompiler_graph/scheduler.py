@@ -23,35 +23,45 @@ def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Comm
 
     Every pending task is sent in one batch, in id order, with the results of its
     finished dependencies; a task whose dependency failed is marked skipped instead.
+    With eager dispatch the planner has already started the tasks in its own batch, and
+    the task nodes only collect their outcomes.
     Tasks of a batch wait for each other inside the batch (see
     :mod:`llmcompiler_graph.execution`), so each starts as soon as its own inputs are
     ready. When nothing is pending, control passes to the joiner.
     """
 
     def scheduler(state: LLMCompilerState) -> Command[Any]:
-        previous = state.get("execution_id")
-        if previous:
-            registry.discard(previous)
         tasks = state.get("tasks", {})
-        latest: dict[int, Task] = dict(tasks)
+        pending = [tasks[idx] for idx in sorted(tasks) if tasks[idx]["status"] == "pending"]
+        execution_id = state.get("execution_id")
+        started_eagerly = (
+            bool(pending)
+            and execution_id is not None
+            and registry.claim(execution_id, len(pending)) is not None
+        )
         updates: dict[int, Task] = {}
-        batch: list[Task] = []
-        for idx in sorted(tasks):
-            task = tasks[idx]
-            if task["status"] != "pending":
-                continue
-            failed = next(
-                (latest[d] for d in task["dependencies"] if latest[d]["status"] in ("error", "skipped")),
-                None,
-            )
-            if failed is not None:
-                updates[idx] = latest[idx] = skipped(task, failed)
-            else:
-                batch.append(task)
-        if not batch:
-            return Command(goto=JOINER_NODE, update={"tasks": updates, "execution_id": None})
-        execution_id = uuid.uuid4().hex
-        registry.open(execution_id, len(batch))
+        if started_eagerly:
+            # The planner already started every pending task; send them all to be collected.
+            batch = pending
+        else:
+            if execution_id is not None:
+                registry.discard(execution_id)
+            batch = []
+            latest: dict[int, Task] = dict(tasks)
+            for task in pending:
+                failed = next(
+                    (latest[d] for d in task["dependencies"] if latest[d]["status"] in ("error", "skipped")),
+                    None,
+                )
+                if failed is not None:
+                    updates[task["idx"]] = latest[task["idx"]] = skipped(task, failed)
+                else:
+                    batch.append(task)
+            if not batch:
+                return Command(goto=JOINER_NODE, update={"tasks": updates, "execution_id": None})
+            execution_id = uuid.uuid4().hex
+            registry.open(execution_id, len(batch))
+        assert execution_id is not None
         sends = [
             Send(
                 EXECUTE_TASK_NODE,

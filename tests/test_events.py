@@ -80,7 +80,7 @@ async def test_planner_and_joiner_tokens_stream_on_messages_mode(log: ToolLog) -
 
 def test_sync_stream_delivers_custom_events(log: ToolLog) -> None:
     model = scripted('1. search("a")\n2. join()', FINISH.format(answer="done"))
-    events = list(build(model, [log.search_tool()]).stream(question(), stream_mode="custom"))
+    events = list(build(model, [log.search_tool()], eager=False).stream(question(), stream_mode="custom"))
     assert [e["type"] for e in events] == [
         "task_parsed",
         "plan_finished",

@@ -170,3 +170,7 @@ def test_joiner_output_without_action_is_taken_as_the_answer() -> None:
     assert decision.action == "finish"
     assert decision.content == "The answer is 42."
     assert not decision.well_formed
+
+
+def test_reference_in_a_dict_key_takes_the_text_form_so_keys_stay_hashable() -> None:
+    assert substitute_references({"$1": "$1"}, {1: ["a"]}) == {'["a"]': ["a"]}

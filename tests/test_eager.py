@@ -1,0 +1,133 @@
+"""Eager dispatch: tasks start while the plan is still streaming, with identical results."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.tools import tool
+
+from llmcompiler_graph.testing import ScriptedChatModel
+from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
+
+PLAN = (
+    "Thought: look both up, then combine.\n"
+    '1. search("Everest")\n'
+    '2. search("K2")\n'
+    '3. search("compare $1 and ${2}")\n'
+    '4. fly("nowhere")\n'
+    '5. search("after $4")\n'
+    "6. explode()\n"
+    '7. search("after $6")\n'
+    "8. join()<END_OF_PLAN>"
+)
+
+
+@tool
+async def explode() -> str:
+    """Always fails."""
+    raise RuntimeError("kaboom")
+
+
+async def stream_events(graph: Any) -> list[dict[str, Any]]:
+    return [e async for e in graph.astream(question(), stream_mode="custom")]
+
+
+async def test_first_task_starts_before_the_planner_finishes_streaming(log: ToolLog) -> None:
+    model = scripted(PLAN, FINISH.format(answer="x"), token_delay=0.01)
+    events = await stream_events(build(model, [log.search_tool(), explode]))
+    kinds = [(e["type"], e.get("idx")) for e in events]
+    assert kinds.index(("task_started", 1)) < kinds.index(("plan_finished", None))
+    assert kinds.index(("task_finished", 1)) < kinds.index(("plan_finished", None))
+    started = next(e["time"] for e in events if e["type"] == "task_started" and e["idx"] == 1)
+    plan_tokens = [t for call, t in model.token_times if call == 0]
+    assert started < plan_tokens[-1]
+
+
+async def test_without_eager_dispatch_no_task_starts_before_the_plan_is_finished(log: ToolLog) -> None:
+    model = scripted(PLAN, FINISH.format(answer="x"), token_delay=0.01)
+    events = await stream_events(build(model, [log.search_tool(), explode], eager=False))
+    kinds = [e["type"] for e in events]
+    assert kinds.index("task_started") > kinds.index("plan_finished")
+
+
+def comparable(state: dict[str, Any]) -> dict[int, tuple[Any, ...]]:
+    return {
+        idx: (t["tool"], t["status"], t["resolved_args"], t["result"], t["error"], t["dependencies"])
+        for idx, t in state["tasks"].items()
+    }
+
+
+@pytest.mark.parametrize("token_delay", [0.0, 0.005])
+async def test_results_are_identical_with_eager_dispatch_on_or_off(token_delay: float) -> None:
+    outcomes = []
+    for eager in (True, False):
+        log = ToolLog()
+        model = scripted(PLAN, FINISH.format(answer="same"), token_delay=token_delay)
+        state = await build(model, [log.search_tool(latency=0.01), explode], eager=eager).ainvoke(question())
+        outcomes.append(
+            (comparable(state), state["messages"][-1].content, last_text(model, 1), sorted(log.names()))
+        )
+    assert outcomes[0] == outcomes[1]
+    tasks = outcomes[0][0]
+    query = "compare result for Everest and result for K2"
+    assert tasks[3] == ("search", "done", {"query": query}, f"result for {query}", None, [1, 2])
+    assert tasks[4][1] == tasks[6][1] == "error"
+    assert tasks[5][1] == tasks[7][1] == "skipped"
+
+
+async def test_eager_replan_reuses_earlier_results_and_skips_on_earlier_failures(log: ToolLog) -> None:
+    model = scripted(
+        '1. search("a")\n2. explode()\n3. join()<END_OF_PLAN>',
+        "Thought: more.\nAction: Replan(combine)",
+        '3. search("$1 again")\n4. search("$2 again")\n5. join()<END_OF_PLAN>',
+        FINISH.format(answer="ok"),
+        token_delay=0.005,
+    )
+    state = await build(model, [log.search_tool(), explode]).ainvoke(question())
+    assert state["tasks"][3]["resolved_args"] == {"query": "result for a again"}
+    assert state["tasks"][4]["status"] == "skipped"
+    assert [a["query"] for a in log.args_of("search")] == ["a", "result for a again"]
+
+
+def test_sync_invoke_also_dispatches_eagerly(log: ToolLog) -> None:
+    model = scripted(PLAN, FINISH.format(answer="x"), token_delay=0.01)
+    events = list(build(model, [log.search_tool(), explode]).stream(question(), stream_mode="custom"))
+    kinds = [(e["type"], e.get("idx")) for e in events]
+    assert kinds.index(("task_started", 1)) < kinds.index(("plan_finished", None))
+
+
+class FailingMidStream(ScriptedChatModel):
+    """Streams the first plan line, then the connection 'drops'."""
+
+    async def _astream(
+        self, messages: list[BaseMessage], *args: Any, **kwargs: Any
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        self._take(messages)
+        for token in ['1. hang("x")\n', '2. search("y")']:
+            yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+            await asyncio.sleep(0.05)
+        raise ConnectionError("stream dropped")
+
+
+async def test_planner_failure_cancels_the_tasks_it_already_started(log: ToolLog) -> None:
+    cancelled = asyncio.Event()
+
+    @tool
+    async def hang(topic: str) -> str:
+        """Waits forever."""
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return topic
+
+    graph = build(FailingMidStream(responses=["unused"]), [hang, log.search_tool()])
+    with pytest.raises(ConnectionError, match="stream dropped"):
+        await graph.ainvoke(question())
+    await asyncio.wait_for(cancelled.wait(), timeout=2)
