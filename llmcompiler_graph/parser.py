@@ -180,8 +180,8 @@ def substitute_references(value: Any, results: Mapping[int, Any]) -> Any:
     A string that is exactly one reference (surrounding whitespace allowed) is
     replaced by the result itself, whatever its type. A reference inside longer text
     is replaced by the result's text form (:func:`to_text`), and so is a reference in
-    a dict key. Lists, tuples and dicts are processed recursively. References to ids missing from `results` are left as
-    written.
+    a dict key. Lists, tuples and dicts are processed recursively. References to ids
+    missing from `results` are left as written.
 
     Example:
         >>> substitute_references(["$1", "${1}+${2} m"], {1: 3, 2: "4"})
