@@ -156,15 +156,24 @@ def make_executor(runner: TaskRunner, registry: BatchRegistry) -> TaskNode:
     run's outcome; otherwise it runs the task itself.
     """
 
+    async def collect(
+        task: Task, dispatch: TaskDispatch, batch: Batch, config: RunnableConfig
+    ) -> Task | None:
+        job = batch.job(task["idx"])
+        if job is not None:
+            return await job
+        return await runner.run(task, dispatch["dependency_results"], batch, config)
+
     async def execute_task(dispatch: TaskDispatch, config: RunnableConfig) -> dict[str, Any]:
-        task = dispatch["task"]
         batch = registry.attach(dispatch["execution_id"], dispatch["batch_size"])
         try:
-            job = batch.job(task["idx"])
-            record = await (
-                job if job is not None else runner.run(task, dispatch["dependency_results"], batch, config)
-            )
-            return {"tasks": {task["idx"]: record}} if record is not None else {}
+            tasks = dispatch["tasks"]
+            if len(tasks) == 1:
+                records = [await collect(tasks[0], dispatch, batch, config)]
+            else:
+                records = await asyncio.gather(*(collect(task, dispatch, batch, config) for task in tasks))
+            done = {record["idx"]: record for record in records if record is not None}
+            return {"tasks": done} if done else {}
         finally:
             registry.report(dispatch["execution_id"])
 

@@ -6,9 +6,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda
+from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph import END, START, StateGraph
-from langgraph.types import Command
 
 from llmcompiler_graph.execution import BatchRegistry, run_sync
 from llmcompiler_graph.executor import TaskRunner, make_executor
@@ -53,13 +52,32 @@ def _resolve_model(model: LanguageModelLike | str, argument: str) -> LanguageMod
     return model
 
 
-def _node(name: str, afunc: Callable[[S, RunnableConfig], Coroutine[Any, Any, R]]) -> RunnableLambda[S, R]:
-    """A node usable from both async and sync graph APIs; sync calls share a background loop."""
+class _Node(Runnable[S, R]):
+    """A graph node with one async implementation, callable from sync and async graph APIs.
 
-    def func(state: S, config: RunnableConfig) -> R:
-        return run_sync(afunc(state, config))
+    LangGraph already traces every node run, so this wrapper adds no callback run of its
+    own (a `RunnableLambda` would, at a measurable cost per task). Sync calls run the
+    coroutine on a shared background loop (:func:`run_sync`).
+    """
 
-    return RunnableLambda(func, afunc=afunc, name=name)
+    def __init__(self, name: str, afunc: Callable[[S, RunnableConfig], Coroutine[Any, Any, R]]) -> None:
+        self.name = name
+        self._afunc = afunc
+
+    def invoke(self, input: S, config: RunnableConfig | None = None, **kwargs: Any) -> R:
+        return run_sync(self._afunc(input, ensure_config(config)))
+
+    async def ainvoke(self, input: S, config: RunnableConfig | None = None, **kwargs: Any) -> R:
+        return await self._afunc(input, ensure_config(config))
+
+
+def _sync_node(name: str, func: Callable[[S], R]) -> _Node[S, R]:
+    """A node whose work is synchronous and quick: run inline on either path."""
+
+    async def afunc(state: S, config: RunnableConfig) -> R:
+        return func(state)
+
+    return _Node(name, afunc)
 
 
 def create_llmcompiler(
@@ -159,25 +177,20 @@ def create_llmcompiler(
         eager=eager,
     )
     builder: StateGraph[Any] = StateGraph(state_schema)
-    builder.add_node(PLANNER_NODE, _node(PLANNER_NODE, planner))
-    scheduler = make_scheduler(registry)
-
-    async def ascheduler(state: LLMCompilerState) -> Command[Any]:
-        return scheduler(state)
-
+    builder.add_node(PLANNER_NODE, _Node(PLANNER_NODE, planner))
     builder.add_node(
         SCHEDULER_NODE,
-        RunnableLambda(scheduler, afunc=ascheduler, name=SCHEDULER_NODE),
+        _sync_node(SCHEDULER_NODE, make_scheduler(registry)),
         destinations=(EXECUTE_TASK_NODE, JOINER_NODE),
     )
     builder.add_node(
         EXECUTE_TASK_NODE,
-        _node(EXECUTE_TASK_NODE, make_executor(runner, registry)),
+        _Node(EXECUTE_TASK_NODE, make_executor(runner, registry)),
         input_schema=TaskDispatch,
     )
     builder.add_node(
         JOINER_NODE,
-        _node(JOINER_NODE, make_joiner(joiner_llm, max_replans, joiner_prompt, joiner_finish_only_prompt)),
+        _Node(JOINER_NODE, make_joiner(joiner_llm, max_replans, joiner_prompt, joiner_finish_only_prompt)),
         destinations=(PLANNER_NODE, END),
     )
     builder.add_edge(START, PLANNER_NODE)

@@ -12,10 +12,28 @@ from llmcompiler_graph.execution import BatchRegistry
 from llmcompiler_graph.executor import skipped
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskDispatch
 
-__all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "make_scheduler"]
+__all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "MAX_SENDS_PER_BATCH", "make_scheduler"]
 
 EXECUTE_TASK_NODE = "execute_task"
+
+MAX_SENDS_PER_BATCH = 64
+"""Most `Send`s per batch. LangGraph's cost per `Send` grows with the number sent in one
+step, so a batch of more tasks is split into this many `Send`s of consecutive tasks; the
+tasks of one `Send` still run concurrently, each starting when its own inputs are ready."""
 JOINER_NODE = "joiner"
+
+
+def _split(tasks: list[Task], parts: int) -> list[list[Task]]:
+    """Split into at most `parts` runs of consecutive tasks of near-equal length."""
+    if len(tasks) <= parts:
+        return [[task] for task in tasks]
+    size, extra = divmod(len(tasks), parts)
+    chunks, start = [], 0
+    for part in range(parts):
+        end = start + size + (1 if part < extra else 0)
+        chunks.append(tasks[start:end])
+        start = end
+    return chunks
 
 
 def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Command[Any]]:
@@ -34,19 +52,13 @@ def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Comm
         tasks = state.get("tasks", {})
         pending = [tasks[idx] for idx in sorted(tasks) if tasks[idx]["status"] == "pending"]
         execution_id = state.get("execution_id")
-        started_eagerly = (
-            bool(pending)
-            and execution_id is not None
-            and registry.claim(execution_id, len(pending)) is not None
-        )
+        chunks = _split(pending, MAX_SENDS_PER_BATCH)
         updates: dict[int, Task] = {}
-        if started_eagerly:
-            # The planner already started every pending task; send them all to be collected.
-            batch = pending
-        else:
+        if not (chunks and execution_id is not None and registry.claim(execution_id, len(chunks))):
+            # Nothing was started eagerly by the planner: skip what cannot run, send the rest.
             if execution_id is not None:
                 registry.discard(execution_id)
-            batch = []
+            runnable: list[Task] = []
             latest: dict[int, Task] = dict(tasks)
             for task in pending:
                 failed = next(
@@ -56,25 +68,28 @@ def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Comm
                 if failed is not None:
                     updates[task["idx"]] = latest[task["idx"]] = skipped(task, failed)
                 else:
-                    batch.append(task)
-            if not batch:
+                    runnable.append(task)
+            if not runnable:
                 return Command(goto=JOINER_NODE, update={"tasks": updates, "execution_id": None})
+            chunks = _split(runnable, MAX_SENDS_PER_BATCH)
             execution_id = uuid.uuid4().hex
-            registry.open(execution_id, len(batch))
-        assert execution_id is not None
+            registry.open(execution_id, len(chunks))
         sends = [
             Send(
                 EXECUTE_TASK_NODE,
                 TaskDispatch(
-                    task=task,
+                    tasks=chunk,
                     execution_id=execution_id,
-                    batch_size=len(batch),
+                    batch_size=len(chunks),
                     dependency_results={
-                        d: tasks[d]["result"] for d in task["dependencies"] if tasks[d]["status"] == "done"
+                        d: tasks[d]["result"]
+                        for task in chunk
+                        for d in task["dependencies"]
+                        if tasks[d]["status"] == "done"
                     },
                 ),
             )
-            for task in batch
+            for chunk in chunks
         ]
         return Command(goto=sends, update={"tasks": updates, "execution_id": execution_id})
 

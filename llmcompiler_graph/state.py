@@ -87,11 +87,16 @@ class LLMCompilerState(TypedDict):
 
 
 class TaskDispatch(TypedDict):
-    """What the scheduler sends to the task node for one task (a `Send` payload)."""
+    """What the scheduler sends to the task node (a `Send` payload).
 
-    task: Task
+    Normally one task per `Send`; a batch of more than
+    :data:`~llmcompiler_graph.scheduler.MAX_SENDS_PER_BATCH` tasks is split into that
+    many `Send`s of consecutive tasks.
+    """
+
+    tasks: list[Task]
     execution_id: str
     batch_size: int
-    """How many tasks the scheduler sent in this batch."""
+    """How many `Send`s the scheduler made for this batch."""
     dependency_results: dict[int, Any]
     """Results of the dependencies that had finished before this batch was dispatched."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from typing import Any
 
+import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from llmcompiler_graph import create_llmcompiler
+from llmcompiler_graph.execution import BatchRegistry
 from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
 
 TWO_SEARCHES = '1. search("Everest")\n2. search("K2")\n3. join()<END_OF_PLAN>'
@@ -251,3 +254,39 @@ async def test_planner_stops_reading_the_stream_at_end_of_plan(log: ToolLog) -> 
     await build(model, [log.search_tool()]).ainvoke(question())
     plan_tokens = [t for call, t in model.token_times if call == 0]
     assert len(plan_tokens) < 20
+
+
+async def test_large_batch_is_split_into_bounded_sends_and_every_task_runs_once(log: ToolLog) -> None:
+    from llmcompiler_graph.scheduler import MAX_SENDS_PER_BATCH
+
+    count = 3 * MAX_SENDS_PER_BATCH + 5
+    lines = [
+        f'{i}. search("q{i}")' if i <= 10 else f'{i}. search("q{i} after ${i - 10}")'
+        for i in range(1, count + 1)
+    ]
+    model = scripted("\n".join(lines) + f"\n{count + 1}. join()", FINISH.format(answer="x"))
+    graph = build(model, [log.search_tool()])
+    task_node_runs = 0
+    final: dict[str, Any] = {}
+    async for mode, chunk in graph.astream(question(), stream_mode=["updates", "values"]):
+        if mode == "updates":
+            task_node_runs += "execute_task" in chunk
+        else:
+            final = chunk
+    assert task_node_runs == MAX_SENDS_PER_BATCH
+    assert len(log.calls) == count
+    assert all(t["status"] == "done" for t in final["tasks"].values())
+    assert final["tasks"][count]["resolved_args"]["query"].startswith(
+        f"q{count} after result for q{count - 10}"
+    )
+
+
+@pytest.mark.parametrize("eager", [True, False])
+@pytest.mark.parametrize("size", [3, 200])
+async def test_no_batch_outlives_its_run(log: ToolLog, eager: bool, size: int) -> None:
+    plan = "\n".join(f'{i}. search("q{i}")' for i in range(1, size + 1)) + f"\n{size + 1}. join()"
+    graph = build(scripted(plan, FINISH.format(answer="x")), [log.search_tool()], eager=eager)
+    registries = [o for o in gc.get_objects() if isinstance(o, BatchRegistry)]
+    await graph.ainvoke(question())
+    assert registries
+    assert all(len(registry) == 0 for registry in registries)
