@@ -1,0 +1,1 @@
+"""Offline benchmarks: a replayed hosted model, the paper-shaped workloads, baselines, overhead."""
