@@ -158,6 +158,7 @@ class BatchRegistry:
         return len(self._batches)
 
 
+_THREAD_NAME = "llmcompiler-graph-sync"
 _background_loop: asyncio.AbstractEventLoop | None = None
 _background_lock = threading.Lock()
 
@@ -181,9 +182,17 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     through one loop. The caller's context variables (LangGraph's config, stream
     writer and callbacks) are carried over.
     """
+    loop = _loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:  # blocking here would wait on ourselves forever
+        coro.close()
+        msg = "a synchronous graph call was made from inside an async node or tool; use ainvoke/astream there"
+        raise RuntimeError(msg)
     context = contextvars.copy_context()
     result: concurrent.futures.Future[T] = concurrent.futures.Future()
-    loop = _loop()
 
     def start() -> None:
         task = loop.create_task(coro, context=context)

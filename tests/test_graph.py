@@ -290,3 +290,16 @@ async def test_no_batch_outlives_its_run(log: ToolLog, eager: bool, size: int) -
     await graph.ainvoke(question())
     assert registries
     assert all(len(registry) == 0 for registry in registries)
+
+
+def test_sync_call_from_inside_an_async_tool_fails_clearly_instead_of_deadlocking(log: ToolLog) -> None:
+    inner = build(scripted(TWO_SEARCHES, FINISH.format(answer="inner")), [log.search_tool()])
+
+    async def ask_inner(question_text: str) -> str:
+        """Ask another agent synchronously (a mistake inside async code)."""
+        return str(inner.invoke(question(question_text))["messages"][-1].content)
+
+    model = scripted('1. ask_inner("q")\n2. join()', FINISH.format(answer="outer"))
+    state = build(model, [ask_inner], task_timeout=5).invoke(question())
+    assert state["messages"][-1].content == "outer"
+    assert "use ainvoke/astream there" in (state["tasks"][1]["error"] or "")

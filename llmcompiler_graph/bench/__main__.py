@@ -46,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = asyncio.run(run_overhead_benchmark(args.sizes))
         print(format_overhead(rows))
         report["overhead"] = rows
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nWrote {args.output}")
     return 0

@@ -88,10 +88,10 @@ def format_table(summaries: dict[str, dict[str, Any]]) -> str:
     """The benchmark's summary as a Markdown table."""
     header = (
         "| workload | n | LLMCompiler | no eager | PFC | ReAct | speed-up vs ReAct (paper) | vs PFC "
-        "| ÷ limit (median / max) | LLM calls LLMC / PFC / ReAct | tokens in/out LLMC | tokens in/out ReAct "
-        "| token reduction (paper) |"
+        "| ÷ limit (median / max) | LLM calls LLMC / PFC / ReAct | tokens in/out LLMC | tokens in/out PFC "
+        "| tokens in/out ReAct | token reduction vs ReAct (paper) |"
     )
-    lines = [header, "|" + "---|" * 13]
+    lines = [header, "|" + "---|" * 14]
     for workload, s in summaries.items():
         lat, calls = s["median_latency_s"], s["llm_calls"]
         tin, tout = s["input_tokens"], s["output_tokens"]
@@ -107,6 +107,7 @@ def format_table(summaries: dict[str, dict[str, Any]]) -> str:
             f"{s['ratio_to_limit_median']:.3f} / {s['ratio_to_limit_max']:.3f}",
             f"{calls['LLMCompiler']:.1f} / {calls['PFC']:.1f} / {calls['ReAct']:.1f}",
             f"{tin['LLMCompiler']:.0f} / {tout['LLMCompiler']:.0f}",
+            f"{tin['PFC']:.0f} / {tout['PFC']:.0f}",
             f"{tin['ReAct']:.0f} / {tout['ReAct']:.0f}",
             f"{s['token_reduction_vs_react']:.2f}x{paper_tokens}",
         ]
