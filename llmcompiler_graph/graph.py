@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
@@ -88,7 +88,7 @@ def create_llmcompiler(
     max_replans: int = 2,
     task_timeout: float | None = 60.0,
     max_concurrency: int | None = None,
-    eager: bool = True,
+    eager: bool | Literal["auto"] = "auto",
     planner_prompt: str | None = None,
     planner_examples: str = PLANNER_EXAMPLES,
     replan_prompt: str = REPLAN_PROMPT,
@@ -115,8 +115,12 @@ def create_llmcompiler(
         max_concurrency: Most tool calls that run at once within one run; `None` for
             no limit.
         eager: Start each task the moment its plan line is parsed, while the planner
-            is still streaming (the default). With `False`, tasks start when the plan
-            is complete. Results are the same either way.
+            is still streaming. `"auto"` (the default) does so unless the run has a
+            checkpointer, where tasks start once the plan is complete so that every
+            finished tool call is saved before anything can be lost in a crash.
+            `True` always dispatches eagerly (a crash during plan streaming then
+            repeats the tool calls started during it); `False` never does. Results
+            are the same either way.
         planner_prompt: The planner's whole system prompt. By default it is rendered
             from :data:`~llmcompiler_graph.prompts.PLANNER_SYSTEM_PROMPT` with the tools'
             signatures and `planner_examples`.
@@ -159,6 +163,9 @@ def create_llmcompiler(
         isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) or max_concurrency < 1
     ):
         msg = f"max_concurrency must be an integer >= 1 or None, got {max_concurrency!r}"
+        raise ValueError(msg)
+    if eager not in (True, False, "auto"):
+        msg = f"eager must be True, False or 'auto', got {eager!r}"
         raise ValueError(msg)
     planner_model = _resolve_model(model, "model")
     joiner_llm = planner_model if joiner_model is None else _resolve_model(joiner_model, "joiner_model")

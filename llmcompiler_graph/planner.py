@@ -6,7 +6,7 @@ import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
@@ -28,7 +28,7 @@ from llmcompiler_graph.prompts import build_replan_prompt
 from llmcompiler_graph.state import LLMCompilerState, Task
 from llmcompiler_graph.toolset import bind_arguments
 
-__all__ = ["PlanBuilder", "current_question", "make_planner", "message_text"]
+__all__ = ["PlanBuilder", "current_question", "has_checkpointer", "make_planner", "message_text"]
 
 
 def message_text(message: BaseMessage) -> str:
@@ -160,6 +160,15 @@ def _as_dict(call: ParsedCall) -> dict[str, Any]:
     return args
 
 
+# LangGraph puts the run's checkpointer in the config under this key (read-only use here).
+_CHECKPOINTER_KEY = "__pregel_checkpointer"
+
+
+def has_checkpointer(config: RunnableConfig) -> bool:
+    """Whether the current run saves checkpoints (so finished tool calls can be made durable)."""
+    return config.get("configurable", {}).get(_CHECKPOINTER_KEY) is not None
+
+
 PlannerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
 
 
@@ -171,13 +180,16 @@ def make_planner(
     *,
     runner: TaskRunner,
     registry: BatchRegistry,
-    eager: bool,
+    eager: bool | Literal["auto"],
 ) -> PlannerNode:
     """Build the planner node: stream a plan, publish tasks as their lines complete.
 
-    With `eager`, each task also starts running the moment its line is parsed (in a
-    batch of this planner step that the scheduler then hands to the task nodes), so
-    tool calls overlap with the rest of the plan still streaming.
+    With eager dispatch, each task also starts running the moment its line is parsed (in
+    a batch of this planner step that the scheduler then hands to the task nodes), so
+    tool calls overlap with the rest of the plan still streaming. `"auto"` dispatches
+    eagerly unless the run has a checkpointer: LangGraph saves a task node's result as
+    soon as it returns, but a node's writes only when it ends, so tool calls made during
+    the planner step could be lost (and repeated) if the process died mid-plan.
     """
 
     async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
@@ -201,7 +213,8 @@ def make_planner(
 
         builder = PlanBuilder(tools, earlier, plan_round)
         parser = StreamingPlanParser()
-        execution_id = uuid.uuid4().hex if eager else None
+        start_eagerly = eager is True or (eager == "auto" and not has_checkpointer(config))
+        execution_id = uuid.uuid4().hex if start_eagerly else None
         batch = registry.open(execution_id) if execution_id is not None else None
 
         def dispatch_now(task: Task, batch: Batch) -> None:

@@ -1,0 +1,65 @@
+"""Runs or resumes one LLMCompiler question on a SQLite checkpointer, in its own process.
+
+Used by test_durability.py, which SIGKILLs the first process mid-plan. Every tool call
+is appended (and fsynced) to a log so the test can see which process ran what.
+
+    python tests/durability_worker.py run|resume LOG DB
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+from llmcompiler_graph import create_llmcompiler
+from llmcompiler_graph.testing import ScriptedChatModel
+
+LOG, DB = sys.argv[2], sys.argv[3]
+THREAD = {"configurable": {"thread_id": "durable-thread"}}
+FIRST_PLAN = '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()<END_OF_PLAN>'
+SECOND_PLAN = '5. search("again $1")\n6. join()<END_OF_PLAN>'
+
+
+def log(event: str, query: str) -> None:
+    with open(LOG, "a") as handle:
+        handle.write(json.dumps({"pid": os.getpid(), "event": event, "query": query}) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+async def search(query: str) -> str:
+    """Look something up (slowly for 'slow')."""
+    log("start", query)
+    await asyncio.sleep(3.0 if query == "slow" else 0.05)
+    log("end", query)
+    return f"found<{query}>"
+
+
+def respond(messages: Any) -> str:
+    system, last = str(messages[0].content), str(messages[-1].content)
+    if system.startswith("Given a user query"):
+        return SECOND_PLAN if "The previous plan(s)" in last else FIRST_PLAN
+    if "5. search" not in last:
+        return "Thought: one more lookup.\nAction: Replan(look again, reusing $1)"
+    observations = [
+        line.removeprefix("Observation: ") for line in last.splitlines() if line.startswith("Observation:")
+    ]
+    return "Thought: done.\nAction: Finish(" + " | ".join(observations) + ")"
+
+
+async def main(mode: str) -> None:
+    model = ScriptedChatModel(responses=[respond] * 10)
+    async with AsyncSqliteSaver.from_conn_string(DB) as saver:
+        graph = create_llmcompiler(model, [search]).compile(checkpointer=saver)
+        inputs = {"messages": [("user", "Look things up.")]} if mode == "run" else None
+        state = await graph.ainvoke(inputs, THREAD)
+        print(json.dumps({"answer": state["messages"][-1].content, "pid": os.getpid()}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))

@@ -1,0 +1,85 @@
+"""Durable runs: a process killed mid-plan resumes from SQLite without repeating finished tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+WORKER = Path(__file__).with_name("durability_worker.py")
+
+
+def start(mode: str, log: Path, db: Path) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(WORKER.parent.parent)}
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), mode, str(log), str(db)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def entries(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def wait_for(log: Path, event: str, query: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e["event"] == event and e["query"] == query for e in entries(log)):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{event} {query} never logged: {entries(log)}")
+
+
+def wait_for_saved_result(db: Path, result: str, timeout: float = 60.0) -> None:
+    """Wait until LangGraph has written a task's result to the checkpoint database."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with sqlite3.connect(db) as connection:
+                blobs = [row[0] for row in connection.execute("SELECT value FROM writes")]
+        except sqlite3.OperationalError:  # database or table not created yet
+            blobs = []
+        if any(result.encode() in bytes(blob) for blob in blobs if blob):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{result} never saved")
+
+
+def run_to_end(mode: str, log: Path, db: Path) -> dict[str, object]:
+    process = start(mode, log, db)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def test_sigkilled_run_resumes_from_sqlite_without_repeating_finished_tools(tmp_path: Path) -> None:
+    reference = run_to_end("run", tmp_path / "reference.log", tmp_path / "reference.sqlite")
+
+    log, db = tmp_path / "calls.log", tmp_path / "checkpoints.sqlite"
+    first = start("run", log, db)
+    wait_for(log, "start", "slow")
+    wait_for(log, "end", "after found<fast>")  # tasks 1 and 3 returned; task 2 is still running
+    wait_for_saved_result(db, "found<after found<fast>>")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+    before = entries(log)
+    killed_pid = before[0]["pid"]
+    assert {e["query"] for e in before if e["event"] == "end"} == {"fast", "after found<fast>"}
+
+    resumed = run_to_end("resume", log, db)
+
+    assert resumed["answer"] == reference["answer"]
+    after = [e for e in entries(log) if e["pid"] != killed_pid]
+    started_after = sorted(str(e["query"]) for e in after if e["event"] == "start")
+    # Only the call that had not returned is repeated; the replan reuses $1 from before the crash.
+    assert started_after == ["again found<fast>", "slow"]
