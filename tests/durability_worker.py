@@ -19,14 +19,13 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from llmcompiler_graph import create_llmcompiler
 from llmcompiler_graph.testing import ScriptedChatModel
 
-LOG, DB = sys.argv[2], sys.argv[3]
 THREAD = {"configurable": {"thread_id": "durable-thread"}}
 FIRST_PLAN = '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()<END_OF_PLAN>'
 SECOND_PLAN = '5. search("again $1")\n6. join()<END_OF_PLAN>'
 
 
 def log(event: str, query: str) -> None:
-    with open(LOG, "a") as handle:
+    with open(sys.argv[2], "a") as handle:
         handle.write(json.dumps({"pid": os.getpid(), "event": event, "query": query}) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
@@ -54,7 +53,7 @@ def respond(messages: Any) -> str:
 
 async def main(mode: str) -> None:
     model = ScriptedChatModel(responses=[respond] * 10)
-    async with AsyncSqliteSaver.from_conn_string(DB) as saver:
+    async with AsyncSqliteSaver.from_conn_string(sys.argv[3]) as saver:
         graph = create_llmcompiler(model, [search]).compile(checkpointer=saver)
         inputs = {"messages": [("user", "Look things up.")]} if mode == "run" else None
         state = await graph.ainvoke(inputs, THREAD)
