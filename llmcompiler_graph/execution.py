@@ -32,6 +32,10 @@ __all__ = ["Batch", "BatchRegistry", "run_sync"]
 T = TypeVar("T")
 
 
+UNCLAIMED_BATCH_GRACE_S = 1.0
+"""Seconds an eagerly started batch may wait for the scheduler before its runs are cancelled."""
+
+
 @dataclass
 class Batch:
     """The tasks of one dispatch, sharing results while they run.
@@ -51,6 +55,22 @@ class Batch:
     _jobs: dict[int, asyncio.Task[Task | None]] = field(default_factory=dict)
     _semaphore: asyncio.Semaphore | None = None
     _reported: int = 0
+    _calls: dict[str, Task] = field(default_factory=dict)
+    _calls_in_flight: dict[str, asyncio.Future[Task]] = field(default_factory=dict)
+
+    def remember_call(self, key: str, record: Task) -> None:
+        """Record a finished call so identical calls reuse its outcome."""
+        self._calls.setdefault(key, record)
+
+    def earlier_call(self, key: str) -> Task | asyncio.Future[Task] | None:
+        """The outcome of an identical call made earlier, or the future of one in flight."""
+        return self._calls.get(key) or self._calls_in_flight.get(key)
+
+    def claim_call(self, key: str) -> asyncio.Future[Task]:
+        """Register this task as the one that makes the call `key`; settle the future when done."""
+        future: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+        self._calls_in_flight[key] = future
+        return future
 
     def outcome(self, idx: int) -> asyncio.Future[Task]:
         """The future that resolves to task `idx`'s final record (created on first use)."""
@@ -122,6 +142,20 @@ class BatchRegistry:
             batch.dispatched = True
             batch.size = size
             return batch
+
+    def expect_claim(self, execution_id: str, within: float = UNCLAIMED_BATCH_GRACE_S) -> None:
+        """Cancel the batch's runs if the scheduler has not claimed it `within` seconds from now.
+
+        The planner's step and the scheduler's are separate supersteps; a run cancelled
+        between them leaves eagerly started tasks with nobody to collect or cancel them.
+        """
+
+        def check() -> None:
+            batch = self._batches.get(execution_id)
+            if batch is not None and not batch.dispatched:
+                self.discard(execution_id)
+
+        asyncio.get_running_loop().call_later(within, check)
 
     def attach(self, execution_id: str, size: int) -> Batch:
         """The batch a task node belongs to; a non-authoritative one when it is unknown here."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -18,7 +19,16 @@ from llmcompiler_graph.execution import Batch, BatchRegistry
 from llmcompiler_graph.parser import substitute_references
 from llmcompiler_graph.state import Task, TaskDispatch
 
-__all__ = ["TaskRunner", "finished", "make_executor", "skipped"]
+__all__ = [
+    "DEDUPLICATE_METADATA_KEY",
+    "TaskRunner",
+    "call_key",
+    "deduplicates",
+    "finished",
+    "make_executor",
+    "remember_finished_calls",
+    "skipped",
+]
 
 
 def finished(task: Task, **changes: Any) -> Task:
@@ -79,7 +89,12 @@ class TaskRunner:
         self.task_timeout = task_timeout
 
     async def run(
-        self, task: Task, known_results: Mapping[int, Any], batch: Batch, config: RunnableConfig
+        self,
+        task: Task,
+        known_results: Mapping[int, Any],
+        batch: Batch,
+        config: RunnableConfig,
+        deadline: float | None = None,
     ) -> Task | None:
         """Run `task` within `batch`; return its final record, or `None` when it must be deferred.
 
@@ -96,7 +111,7 @@ class TaskRunner:
                 record = skipped(task, inputs.failed_dependency)
             else:
                 args = substitute_references(task["args"], inputs.results)
-                record = await self._call_tool(task, self.tools[task["tool"]], args, batch, config)
+                record = await self._call_once(task, self.tools[task["tool"]], args, batch, config, deadline)
             return record
         finally:
             if record is None and not inputs.deferred:
@@ -119,12 +134,61 @@ class TaskRunner:
             results[dep] = record["result"]
         return _Inputs(results=results)
 
+    async def _call_once(
+        self,
+        task: Task,
+        tool: BaseTool,
+        args: dict[str, Any],
+        batch: Batch,
+        config: RunnableConfig,
+        deadline: float | None,
+    ) -> Task:
+        """Call the tool, unless an identical call already ran (or is running) in this question."""
+        key = call_key(tool.name, args) if deduplicates(tool) else None
+        if key is None:
+            return await self._call_tool(task, tool, args, batch, config, deadline)
+        earlier = batch.earlier_call(key)
+        if earlier is not None:
+            record = await asyncio.shield(earlier) if isinstance(earlier, asyncio.Future) else earlier
+            now = time.time()
+            return finished(
+                task,
+                status=record["status"],
+                result=record["result"],
+                error=record["error"],
+                resolved_args=args,
+                started_at=now,
+                finished_at=now,
+                same_as=record["idx"],
+            )
+        claim = batch.claim_call(key)
+        outcome: Task | None = None
+        try:
+            outcome = await self._call_tool(task, tool, args, batch, config, deadline)
+            batch.remember_call(key, outcome)
+            return outcome
+        finally:
+            claim.set_result(outcome or {**task, "status": "error", "error": "cancelled before it finished"})
+
     async def _call_tool(
-        self, task: Task, tool: BaseTool, args: dict[str, Any], batch: Batch, config: RunnableConfig
+        self,
+        task: Task,
+        tool: BaseTool,
+        args: dict[str, Any],
+        batch: Batch,
+        config: RunnableConfig,
+        deadline: float | None,
     ) -> Task:
         limit = batch.semaphore()
         async with limit if limit is not None else contextlib.nullcontext():
             started = time.time()
+            timeout = self.task_timeout
+            reason = f"did not return within {timeout:g} s" if timeout is not None else ""
+            if deadline is not None and (timeout is None or deadline - started < timeout):
+                timeout, reason = (
+                    max(0.0, deadline - started),
+                    "was stopped at the run deadline (run_timeout)",
+                )
             emit(
                 {
                     "type": "task_started",
@@ -136,14 +200,39 @@ class TaskRunner:
             )
             outcome: dict[str, Any]
             try:
-                result = await asyncio.wait_for(tool.ainvoke(args, config), timeout=self.task_timeout)
+                result = await asyncio.wait_for(tool.ainvoke(args, config), timeout=timeout)
                 outcome = {"status": "done", "result": result}
             except TimeoutError:
-                error = f"{tool.name} did not return within {self.task_timeout:g} s and was abandoned"
-                outcome = {"status": "error", "error": error}
+                outcome = {"status": "error", "error": f"{tool.name} {reason} and was abandoned"}
             except Exception as exc:  # every tool failure becomes an observation
                 outcome = {"status": "error", "error": _describe_error(tool, exc)}
             return finished(task, resolved_args=args, started_at=started, finished_at=time.time(), **outcome)
+
+
+DEDUPLICATE_METADATA_KEY = "llmcompiler_deduplicate"
+"""Set `tool.metadata[DEDUPLICATE_METADATA_KEY] = False` to run every identical call of a tool."""
+
+
+def deduplicates(tool: BaseTool) -> bool:
+    """Whether identical calls of `tool` within one question run once (the default)."""
+    return bool((tool.metadata or {}).get(DEDUPLICATE_METADATA_KEY, True))
+
+
+def call_key(tool_name: str, args: Mapping[str, Any]) -> str | None:
+    """A key equal for identical calls (same tool, same resolved arguments); `None` if unhashable."""
+    try:
+        return json.dumps([tool_name, args], sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return None
+
+
+def remember_finished_calls(batch: Batch, tasks: Mapping[int, Task]) -> None:
+    """Let identical calls in `batch` reuse the outcomes of tasks that already succeeded."""
+    for task in tasks.values():
+        if task["status"] == "done" and task["resolved_args"] is not None:
+            key = call_key(task["tool"], task["resolved_args"])
+            if key is not None:
+                batch.remember_call(key, task)
 
 
 TaskNode = Callable[[TaskDispatch, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
@@ -162,7 +251,7 @@ def make_executor(runner: TaskRunner, registry: BatchRegistry) -> TaskNode:
         job = batch.job(task["idx"])
         if job is not None:
             return await job
-        return await runner.run(task, dispatch["dependency_results"], batch, config)
+        return await runner.run(task, dispatch["dependency_results"], batch, config, dispatch["deadline"])
 
     async def execute_task(dispatch: TaskDispatch, config: RunnableConfig) -> dict[str, Any]:
         batch = registry.attach(dispatch["execution_id"], dispatch["batch_size"])

@@ -89,6 +89,9 @@ def create_llmcompiler(
     task_timeout: float | None = 60.0,
     max_concurrency: int | None = None,
     eager: bool | Literal["auto"] = "auto",
+    max_tasks_per_plan: int | None = 200,
+    max_plan_tokens: int | None = 8192,
+    run_timeout: float | None = None,
     planner_prompt: str | None = None,
     planner_examples: str = PLANNER_EXAMPLES,
     replan_prompt: str = REPLAN_PROMPT,
@@ -121,6 +124,13 @@ def create_llmcompiler(
             `True` always dispatches eagerly (a crash during plan streaming then
             repeats the tool calls started during it); `False` never does. Results
             are the same either way.
+        max_tasks_per_plan: Most actions one plan may run; later actions are dropped
+            (and the planner stops streaming), reported to the joiner. `None`: no limit.
+        max_plan_tokens: Most streamed chunks (about one token each for most providers)
+            read from one plan before it is cut. `None`: no limit.
+        run_timeout: Seconds one question may spend planning and running tools. When
+            they run out, the plan stream stops, running tools are abandoned, pending
+            tasks are not started, and the joiner must answer with what it has.
         planner_prompt: The planner's whole system prompt. By default it is rendered
             from :data:`~llmcompiler_graph.prompts.PLANNER_SYSTEM_PROMPT` with the tools'
             signatures and `planner_examples`.
@@ -164,6 +174,13 @@ def create_llmcompiler(
     ):
         msg = f"max_concurrency must be an integer >= 1 or None, got {max_concurrency!r}"
         raise ValueError(msg)
+    for name, limit in (("max_tasks_per_plan", max_tasks_per_plan), ("max_plan_tokens", max_plan_tokens)):
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            msg = f"{name} must be an integer >= 1 or None, got {limit!r}"
+            raise ValueError(msg)
+    if run_timeout is not None and not run_timeout > 0:
+        msg = f"run_timeout must be a positive number of seconds or None, got {run_timeout!r}"
+        raise ValueError(msg)
     if eager not in (True, False, "auto"):
         msg = f"eager must be True, False or 'auto', got {eager!r}"
         raise ValueError(msg)
@@ -182,6 +199,9 @@ def create_llmcompiler(
         runner=runner,
         registry=registry,
         eager=eager,
+        max_tasks_per_plan=max_tasks_per_plan,
+        max_plan_tokens=max_plan_tokens,
+        run_timeout=run_timeout,
     )
     builder: StateGraph[Any] = StateGraph(state_schema)
     builder.add_node(PLANNER_NODE, _Node(PLANNER_NODE, planner))

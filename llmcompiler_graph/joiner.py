@@ -42,7 +42,8 @@ def make_joiner(
         messages = state["messages"]
         position, question = current_question(messages)
         replans = state.get("replans", 0)
-        can_replan = replans < max_replans
+        deadline = state.get("deadline")
+        can_replan = replans < max_replans and (deadline is None or time.time() < deadline)
         prompt: list[BaseMessage] = [
             SystemMessage(system_prompt if can_replan else finish_only_prompt),
             *messages[:position],
@@ -76,6 +77,10 @@ def make_joiner(
         answer = decision.content
         if forced:
             answer = f"I could not find a complete answer after {replans} replans. {decision.content}".strip()
+            if deadline is not None and time.time() >= deadline:
+                answer = (
+                    f"I ran out of time (run_timeout) before finding a complete answer. {decision.content}"
+                )
         return Command(
             goto=END,
             update={"messages": [AIMessage(content=answer)], "replan_feedback": None},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Mapping, Sequence
@@ -16,7 +17,7 @@ from langgraph.types import Overwrite
 
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.execution import Batch, BatchRegistry
-from llmcompiler_graph.executor import TaskRunner, skipped
+from llmcompiler_graph.executor import TaskRunner, remember_finished_calls, skipped
 from llmcompiler_graph.parser import (
     ParsedCall,
     PlanEnd,
@@ -64,13 +65,22 @@ class PlanBuilder:
     tools: Mapping[str, BaseTool]
     earlier_tasks: Mapping[int, Task]
     plan_round: int
+    max_tasks: int | None = None
     tasks: dict[int, Task] = field(default_factory=dict)
     issues: list[str] = field(default_factory=list)
     joined: bool = False
 
+    @property
+    def full(self) -> bool:
+        """Whether the plan reached `max_tasks` (later actions are dropped)."""
+        return self.max_tasks is not None and len(self.tasks) >= self.max_tasks
+
     def add(self, item: PlanItem) -> Task | None:
         """Turn one plan item into a task, or record why it could not become one."""
         if isinstance(item, PlanEnd):
+            return None
+        if self.full and isinstance(item, PlanLineError | ParsedCall) and not getattr(item, "is_join", False):
+            self.note_truncated()
             return None
         if isinstance(item, PlanLineError):
             if item.idx is None or self._taken(item.idx):
@@ -113,6 +123,12 @@ class PlanBuilder:
                 item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, str(exc)
             )
         return self._record(item.idx, item.tool, args, list(item.dependencies), item.thought, None)
+
+    def note_truncated(self) -> None:
+        """Record (once) that actions beyond `max_tasks` were dropped."""
+        message = f"the plan reached max_tasks_per_plan={self.max_tasks}; later actions were not run"
+        if message not in self.issues:
+            self.issues.append(message)
 
     def close(self) -> list[str]:
         """Record plan-level problems once the stream has ended; returns all issues."""
@@ -181,6 +197,9 @@ def make_planner(
     runner: TaskRunner,
     registry: BatchRegistry,
     eager: bool | Literal["auto"],
+    max_tasks_per_plan: int | None = None,
+    max_plan_tokens: int | None = None,
+    run_timeout: float | None = None,
 ) -> PlannerNode:
     """Build the planner node: stream a plan, publish tasks as their lines complete.
 
@@ -200,6 +219,10 @@ def make_planner(
         earlier: Mapping[int, Task] = {} if new_question else state.get("tasks", {})
         earlier_issues = [] if new_question else state.get("plan_issues", [])
         plan_round = 1 + max((t["plan_round"] for t in earlier.values()), default=-1)
+        if new_question:
+            deadline = time.time() + run_timeout if run_timeout is not None else None
+        else:
+            deadline = state.get("deadline")
 
         prompt: list[BaseMessage] = [SystemMessage(system_prompt), *messages]
         if not new_question:
@@ -211,11 +234,13 @@ def make_planner(
                 )
             )
 
-        builder = PlanBuilder(tools, earlier, plan_round)
+        builder = PlanBuilder(tools, earlier, plan_round, max_tasks=max_tasks_per_plan)
         parser = StreamingPlanParser()
         start_eagerly = eager is True or (eager == "auto" and not has_checkpointer(config))
         execution_id = uuid.uuid4().hex if start_eagerly else None
         batch = registry.open(execution_id) if execution_id is not None else None
+        if batch is not None:
+            remember_finished_calls(batch, earlier)
 
         def dispatch_now(task: Task, batch: Batch) -> None:
             if task["status"] != "pending":
@@ -230,7 +255,7 @@ def make_planner(
                 batch.publish(record)
                 return
             known = {d: earlier[d]["result"] for d in task["dependencies"] if d in earlier}
-            batch.start(task["idx"], runner.run(task, known, batch, config))
+            batch.start(task["idx"], runner.run(task, known, batch, config, deadline))
 
         def consume(items: list[PlanItem]) -> None:
             for item in items:
@@ -253,21 +278,35 @@ def make_planner(
                     dispatch_now(task, batch)
 
         stream = model.astream(prompt, config)
+        tokens = 0
         try:
             try:
-                async for chunk in stream:
-                    consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
-                    if parser.done:
-                        break  # the plan is complete; stop paying for tokens after <END_OF_PLAN>
+                async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
+                    async for chunk in stream:
+                        consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
+                        tokens += 1
+                        if parser.done or builder.full:
+                            break  # stop paying for tokens the plan will not use
+                        if max_plan_tokens is not None and tokens >= max_plan_tokens:
+                            builder.issues.append(
+                                f"the plan was cut after max_plan_tokens={max_plan_tokens} streamed tokens"
+                            )
+                            break
+            except TimeoutError:
+                builder.issues.append("the run deadline (run_timeout) was reached while the plan streamed")
             finally:
                 close = getattr(stream, "aclose", None)
                 if close is not None:
                     await close()
+            if builder.full and not parser.done:
+                builder.note_truncated()
             consume(parser.finish())
         except BaseException:
             if execution_id is not None:
                 registry.discard(execution_id)
             raise
+        if execution_id is not None:
+            registry.expect_claim(execution_id)
         issues = builder.close()
         emit(
             {
@@ -283,6 +322,7 @@ def make_planner(
             "replan_feedback": None,
             "question_id": question_id,
             "execution_id": execution_id,
+            "deadline": deadline,
         }
         if new_question:
             update["tasks"] = Overwrite(builder.tasks)

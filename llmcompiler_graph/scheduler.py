@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -9,12 +10,13 @@ from typing import Any
 from langgraph.types import Command, Send
 
 from llmcompiler_graph.execution import BatchRegistry
-from llmcompiler_graph.executor import skipped
+from llmcompiler_graph.executor import finished, remember_finished_calls, skipped
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskDispatch
 
 __all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "MAX_SENDS_PER_BATCH", "make_scheduler"]
 
 EXECUTE_TASK_NODE = "execute_task"
+DEADLINE_ERROR = "not run: the run deadline (run_timeout) was reached"
 
 MAX_SENDS_PER_BATCH = 64
 """Most `Send`s per batch. LangGraph's cost per `Send` grows with the number sent in one
@@ -52,6 +54,15 @@ def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Comm
         tasks = state.get("tasks", {})
         pending = [tasks[idx] for idx in sorted(tasks) if tasks[idx]["status"] == "pending"]
         execution_id = state.get("execution_id")
+        deadline = state.get("deadline")
+        if pending and deadline is not None and time.time() >= deadline:
+            if execution_id is not None:
+                registry.discard(execution_id)
+            late = {
+                t["idx"]: finished(t, status="error", error=DEADLINE_ERROR, finished_at=time.time())
+                for t in pending
+            }
+            return Command(goto=JOINER_NODE, update={"tasks": late, "execution_id": None})
         chunks = _split(pending, MAX_SENDS_PER_BATCH)
         updates: dict[int, Task] = {}
         if not (chunks and execution_id is not None and registry.claim(execution_id, len(chunks))):
@@ -73,7 +84,7 @@ def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Comm
                 return Command(goto=JOINER_NODE, update={"tasks": updates, "execution_id": None})
             chunks = _split(runnable, MAX_SENDS_PER_BATCH)
             execution_id = uuid.uuid4().hex
-            registry.open(execution_id, len(chunks))
+            remember_finished_calls(registry.open(execution_id, len(chunks)), tasks)
         sends = [
             Send(
                 EXECUTE_TASK_NODE,
@@ -81,6 +92,7 @@ def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Comm
                     tasks=chunk,
                     execution_id=execution_id,
                     batch_size=len(chunks),
+                    deadline=deadline,
                     dependency_results={
                         d: tasks[d]["result"]
                         for task in chunk

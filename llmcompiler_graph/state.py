@@ -52,6 +52,9 @@ class Task(TypedDict):
     """Epoch seconds when the tool call started."""
     finished_at: float | None
     """Epoch seconds when the tool call ended (or the task was given up)."""
+    same_as: NotRequired[int | None]
+    """When an identical call (same tool, same resolved arguments) ran earlier in the
+    question, its id: the tool was not called again and its outcome was reused."""
 
 
 def merge_tasks(left: Mapping[int, Task] | None, right: Mapping[int, Task] | None) -> dict[int, Task]:
@@ -84,6 +87,9 @@ class LLMCompilerState(TypedDict):
     """Id of the human message the current tasks answer; a new one starts a fresh question."""
     execution_id: NotRequired[str | None]
     """Id of the batch of tasks currently being executed."""
+    deadline: NotRequired[float | None]
+    """Epoch seconds by which the current question must be done planning and running
+    tools (`run_timeout`); `None` without a deadline."""
 
 
 class TaskDispatch(TypedDict):
@@ -100,3 +106,5 @@ class TaskDispatch(TypedDict):
     """How many `Send`s the scheduler made for this batch."""
     dependency_results: dict[int, Any]
     """Results of the dependencies that had finished before this batch was dispatched."""
+    deadline: float | None
+    """Epoch seconds after which tool calls are abandoned (`run_timeout`)."""

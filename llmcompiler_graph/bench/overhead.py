@@ -37,7 +37,9 @@ async def llmcompiler_seconds(tasks: int, *, eager: bool = True) -> float:
     """Wall time of one LLMCompiler run over a plan of `tasks` independent no-op tasks."""
     plan = "\n".join(f"{i}. noop({i})" for i in range(1, tasks + 1)) + f"\n{tasks + 1}. join()<END_OF_PLAN>"
     model = ScriptedChatModel(responses=[plan, "Action: Finish(done)"])
-    graph = create_llmcompiler(model, [NOOP_TOOL], eager=eager).compile()
+    graph = create_llmcompiler(
+        model, [NOOP_TOOL], eager=eager, max_tasks_per_plan=None, max_plan_tokens=None
+    ).compile()
     started = time.perf_counter()
     state = await graph.ainvoke({"messages": [("user", "run the plan")]})
     elapsed = time.perf_counter() - started
