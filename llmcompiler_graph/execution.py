@@ -131,6 +131,13 @@ class BatchRegistry:
             self._batches[execution_id] = batch
         return batch
 
+    def unclaimed(self, execution_id: str | None) -> Batch | None:
+        """The planner's batch with this id, if the scheduler has not dispatched it yet."""
+        if execution_id is None:
+            return None
+        batch = self._batches.get(execution_id)
+        return batch if batch is not None and not batch.dispatched else None
+
     def claim(self, execution_id: str | None, size: int) -> Batch | None:
         """Mark the planner's batch as dispatched with `size` task nodes; `None` if there is none."""
         if execution_id is None:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph import END, START, StateGraph
 
+from llmcompiler_graph.approval import (
+    APPROVE_NODE,
+    SIDE_EFFECTS_METADATA_KEY,
+    ApprovalRequest,
+    make_approval_node,
+)
 from llmcompiler_graph.execution import BatchRegistry, run_sync
 from llmcompiler_graph.executor import TaskRunner, make_executor
 from llmcompiler_graph.joiner import PLANNER_NODE, make_joiner
@@ -24,7 +30,14 @@ from llmcompiler_graph.scheduler import EXECUTE_TASK_NODE, JOINER_NODE, make_sch
 from llmcompiler_graph.state import LLMCompilerState, TaskDispatch
 from llmcompiler_graph.toolset import ToolLike, normalize_tools
 
-__all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "PLANNER_NODE", "SCHEDULER_NODE", "create_llmcompiler"]
+__all__ = [
+    "APPROVE_NODE",
+    "EXECUTE_TASK_NODE",
+    "JOINER_NODE",
+    "PLANNER_NODE",
+    "SCHEDULER_NODE",
+    "create_llmcompiler",
+]
 
 SCHEDULER_NODE = "scheduler"
 
@@ -92,6 +105,7 @@ def create_llmcompiler(
     max_tasks_per_plan: int | None = 200,
     max_plan_tokens: int | None = 8192,
     run_timeout: float | None = None,
+    side_effect_tools: Collection[str] = (),
     planner_prompt: str | None = None,
     planner_examples: str = PLANNER_EXAMPLES,
     replan_prompt: str = REPLAN_PROMPT,
@@ -128,6 +142,10 @@ def create_llmcompiler(
             (and the planner stops streaming), reported to the joiner. `None`: no limit.
         max_plan_tokens: Most streamed chunks (about one token each for most providers)
             read from one plan before it is cut. `None`: no limit.
+        side_effect_tools: Names of tools whose calls need a human's approval (also:
+            tools with `metadata[SIDE_EFFECTS_METADATA_KEY] = True`). Before the first
+            such call runs, the graph pauses once with all of them (`interrupt`); other
+            tasks run meanwhile. Needs a checkpointer. See :mod:`llmcompiler_graph.approval`.
         run_timeout: Seconds one question may spend planning and running tools. When
             they run out, the plan stream stops, running tools are abandoned, pending
             tasks are not started, and the joiner must answer with what it has.
@@ -189,6 +207,13 @@ def create_llmcompiler(
     tool_map = normalize_tools(tools)
     system_prompt = planner_prompt or build_planner_prompt(list(tool_map.values()), examples=planner_examples)
 
+    unknown = sorted(set(side_effect_tools) - set(tool_map))
+    if isinstance(side_effect_tools, str) or unknown:
+        msg = f"side_effect_tools must be a list of tool names; unknown: {unknown or side_effect_tools!r}"
+        raise ValueError(msg)
+    needs_approval = frozenset(side_effect_tools) | {
+        name for name, t in tool_map.items() if (t.metadata or {}).get(SIDE_EFFECTS_METADATA_KEY)
+    }
     registry = BatchRegistry(max_concurrency)
     runner = TaskRunner(tool_map, task_timeout)
     planner = make_planner(
@@ -202,13 +227,14 @@ def create_llmcompiler(
         max_tasks_per_plan=max_tasks_per_plan,
         max_plan_tokens=max_plan_tokens,
         run_timeout=run_timeout,
+        needs_approval=needs_approval,
     )
     builder: StateGraph[Any] = StateGraph(state_schema)
     builder.add_node(PLANNER_NODE, _Node(PLANNER_NODE, planner))
     builder.add_node(
         SCHEDULER_NODE,
-        _sync_node(SCHEDULER_NODE, make_scheduler(registry)),
-        destinations=(EXECUTE_TASK_NODE, JOINER_NODE),
+        _sync_node(SCHEDULER_NODE, make_scheduler(registry, needs_approval)),
+        destinations=(EXECUTE_TASK_NODE, APPROVE_NODE, JOINER_NODE),
     )
     builder.add_node(
         EXECUTE_TASK_NODE,
@@ -223,4 +249,6 @@ def create_llmcompiler(
     builder.add_edge(START, PLANNER_NODE)
     builder.add_edge(PLANNER_NODE, SCHEDULER_NODE)
     builder.add_edge(EXECUTE_TASK_NODE, SCHEDULER_NODE)
+    builder.add_node(APPROVE_NODE, _Node(APPROVE_NODE, make_approval_node()), input_schema=ApprovalRequest)
+    builder.add_edge(APPROVE_NODE, SCHEDULER_NODE)
     return builder

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -200,6 +200,7 @@ def make_planner(
     max_tasks_per_plan: int | None = None,
     max_plan_tokens: int | None = None,
     run_timeout: float | None = None,
+    needs_approval: Collection[str] = frozenset(),
 ) -> PlannerNode:
     """Build the planner node: stream a plan, publish tasks as their lines complete.
 
@@ -242,9 +243,14 @@ def make_planner(
         if batch is not None:
             remember_finished_calls(batch, earlier)
 
+        held: set[int] = set()
+
         def dispatch_now(task: Task, batch: Batch) -> None:
             if task["status"] != "pending":
                 batch.publish(task)
+                return
+            if task["tool"] in needs_approval or any(d in held for d in task["dependencies"]):
+                held.add(task["idx"])  # waits for approval; the scheduler dispatches it later
                 return
             failed = next(
                 (earlier[d] for d in task["dependencies"] if d in earlier and earlier[d]["status"] != "done"),
@@ -327,6 +333,7 @@ def make_planner(
         if new_question:
             update["tasks"] = Overwrite(builder.tasks)
             update["replans"] = 0
+            update["approvals"] = Overwrite({})
         else:
             update["tasks"] = builder.tasks
         return update

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from langgraph.types import Command, Send
 
+from llmcompiler_graph.approval import APPROVE_NODE, ApprovalRequest, held_for_approval
 from llmcompiler_graph.execution import BatchRegistry
 from llmcompiler_graph.executor import finished, remember_finished_calls, skipped
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskDispatch
@@ -38,16 +39,20 @@ def _split(tasks: list[Task], parts: int) -> list[list[Task]]:
     return chunks
 
 
-def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Command[Any]]:
+def make_scheduler(
+    registry: BatchRegistry, needs_approval: Collection[str] = frozenset()
+) -> Callable[[LLMCompilerState], Command[Any]]:
     """Build the scheduler node.
 
     Every pending task is sent in one batch, in id order, with the results of its
     finished dependencies; a task whose dependency failed is marked skipped instead.
-    With eager dispatch the planner has already started the tasks in its own batch, and
-    the task nodes only collect their outcomes.
     Tasks of a batch wait for each other inside the batch (see
     :mod:`llmcompiler_graph.execution`), so each starts as soon as its own inputs are
-    ready. When nothing is pending, control passes to the joiner.
+    ready. With eager dispatch the planner has already started the tasks in its own
+    batch, and the task nodes only collect their outcomes. Calls of tools in
+    `needs_approval` (and tasks using their results) are held back, and one request for
+    all of them goes to the approval node in the same step. When nothing is pending,
+    control passes to the joiner.
     """
 
     def scheduler(state: LLMCompilerState) -> Command[Any]:
@@ -55,54 +60,74 @@ def make_scheduler(registry: BatchRegistry) -> Callable[[LLMCompilerState], Comm
         pending = [tasks[idx] for idx in sorted(tasks) if tasks[idx]["status"] == "pending"]
         execution_id = state.get("execution_id")
         deadline = state.get("deadline")
+        eager = registry.unclaimed(execution_id)
+        if execution_id is not None and eager is None:
+            registry.discard(execution_id)
         if pending and deadline is not None and time.time() >= deadline:
-            if execution_id is not None:
-                registry.discard(execution_id)
+            if eager is not None:
+                registry.discard(execution_id)  # type: ignore[arg-type]
             late = {
                 t["idx"]: finished(t, status="error", error=DEADLINE_ERROR, finished_at=time.time())
                 for t in pending
             }
             return Command(goto=JOINER_NODE, update={"tasks": late, "execution_id": None})
-        chunks = _split(pending, MAX_SENDS_PER_BATCH)
+
+        approvals = state.get("approvals", {})
+        held = held_for_approval(pending, needs_approval, approvals)
         updates: dict[int, Task] = {}
-        if not (chunks and execution_id is not None and registry.claim(execution_id, len(chunks))):
-            # Nothing was started eagerly by the planner: skip what cannot run, send the rest.
-            if execution_id is not None:
-                registry.discard(execution_id)
-            runnable: list[Task] = []
-            latest: dict[int, Task] = dict(tasks)
-            for task in pending:
-                failed = next(
-                    (latest[d] for d in task["dependencies"] if latest[d]["status"] in ("error", "skipped")),
-                    None,
-                )
-                if failed is not None:
-                    updates[task["idx"]] = latest[task["idx"]] = skipped(task, failed)
-                else:
-                    runnable.append(task)
-            if not runnable:
-                return Command(goto=JOINER_NODE, update={"tasks": updates, "execution_id": None})
-            chunks = _split(runnable, MAX_SENDS_PER_BATCH)
-            execution_id = uuid.uuid4().hex
-            remember_finished_calls(registry.open(execution_id, len(chunks)), tasks)
-        sends = [
-            Send(
-                EXECUTE_TASK_NODE,
-                TaskDispatch(
-                    tasks=chunk,
-                    execution_id=execution_id,
-                    batch_size=len(chunks),
-                    deadline=deadline,
-                    dependency_results={
-                        d: tasks[d]["result"]
-                        for task in chunk
-                        for d in task["dependencies"]
-                        if tasks[d]["status"] == "done"
-                    },
-                ),
+        runnable: list[Task] = []
+        latest: dict[int, Task] = dict(tasks)
+        for task in pending:
+            if task["idx"] in held:
+                continue
+            if eager is not None and eager.job(task["idx"]) is not None:
+                runnable.append(task)  # already running; its task node collects the outcome
+                continue
+            failed = next(
+                (latest[d] for d in task["dependencies"] if latest[d]["status"] in ("error", "skipped")),
+                None,
             )
-            for chunk in chunks
-        ]
-        return Command(goto=sends, update={"tasks": updates, "execution_id": execution_id})
+            if failed is not None:
+                updates[task["idx"]] = latest[task["idx"]] = skipped(task, failed)
+            else:
+                runnable.append(task)
+
+        sends: list[Send] = []
+        batch_id: str | None = None
+        if runnable:
+            chunks = _split(runnable, MAX_SENDS_PER_BATCH)
+            if execution_id is not None and registry.claim(execution_id, len(chunks)) is not None:
+                batch_id = execution_id
+            else:
+                batch_id = uuid.uuid4().hex
+                remember_finished_calls(registry.open(batch_id, len(chunks)), tasks)
+            dispatched_to: str = batch_id
+            sends = [
+                Send(
+                    EXECUTE_TASK_NODE,
+                    TaskDispatch(
+                        tasks=chunk,
+                        execution_id=dispatched_to,
+                        batch_size=len(chunks),
+                        deadline=deadline,
+                        dependency_results={
+                            d: tasks[d]["result"]
+                            for task in chunk
+                            for d in task["dependencies"]
+                            if tasks[d]["status"] == "done"
+                        },
+                    ),
+                )
+                for chunk in chunks
+            ]
+        elif eager is not None:
+            registry.discard(execution_id)  # type: ignore[arg-type]
+        to_approve = [t for t in pending if t["idx"] in held and t["tool"] in needs_approval]
+        to_approve = [t for t in to_approve if t["idx"] not in approvals]
+        if to_approve:
+            sends.append(Send(APPROVE_NODE, ApprovalRequest(tasks=to_approve, known_ids=sorted(tasks))))
+        if not sends:
+            return Command(goto=JOINER_NODE, update={"tasks": updates, "execution_id": None})
+        return Command(goto=sends, update={"tasks": updates, "execution_id": batch_id})
 
     return scheduler

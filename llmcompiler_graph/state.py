@@ -14,6 +14,7 @@ __all__ = [
     "Task",
     "TaskDispatch",
     "TaskStatus",
+    "merge_approvals",
     "merge_tasks",
 ]
 
@@ -69,6 +70,14 @@ def merge_tasks(left: Mapping[int, Task] | None, right: Mapping[int, Task] | Non
     return merged
 
 
+def merge_approvals(
+    left: Mapping[int, Literal["approved", "rejected"]] | None,
+    right: Mapping[int, Literal["approved", "rejected"]] | None,
+) -> dict[int, Literal["approved", "rejected"]]:
+    """Reducer for :attr:`LLMCompilerState.approvals`: decisions merge by task id."""
+    return {**(left or {}), **(right or {})}
+
+
 class LLMCompilerState(TypedDict):
     """State of an LLMCompiler graph; extend it with your own keys if you need them."""
 
@@ -87,6 +96,8 @@ class LLMCompilerState(TypedDict):
     """Id of the human message the current tasks answer; a new one starts a fresh question."""
     execution_id: NotRequired[str | None]
     """Id of the batch of tasks currently being executed."""
+    approvals: NotRequired[Annotated[dict[int, Literal["approved", "rejected"]], merge_approvals]]
+    """Decisions on tasks whose tools have side effects, by task id."""
     deadline: NotRequired[float | None]
     """Epoch seconds by which the current question must be done planning and running
     tools (`run_timeout`); `None` without a deadline."""

@@ -71,4 +71,4 @@ def test_model_of_the_wrong_type_is_rejected() -> None:
 def test_provider_model_string_builds_through_init_chat_model(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
     builder = create_llmcompiler("openai:gpt-4o-mini", [search], joiner_model="openai:gpt-4o")
-    assert set(builder.nodes) == {"planner", "scheduler", "execute_task", "joiner"}
+    assert set(builder.nodes) == {"planner", "scheduler", "execute_task", "approve", "joiner"}

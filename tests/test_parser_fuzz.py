@@ -28,7 +28,7 @@ plan_like = st.lists(PLAN_ALPHABET, max_size=200).map("".join)
 any_text = st.text(max_size=300)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=500)
 @given(st.one_of(plan_like, any_text))
 def test_any_text_yields_only_plan_items(text: str) -> None:
     for item in parse_plan(text):
@@ -50,7 +50,7 @@ def test_chunking_never_changes_the_parsed_plan(text: str, cuts: list[int]) -> N
     assert items == parse_plan(text)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=500)
 @given(st.one_of(plan_like, any_text))
 def test_argument_parsing_returns_or_raises_plan_syntax_error(text: str) -> None:
     try:
