@@ -4,6 +4,7 @@ Examples:
     python -m llmcompiler_graph.bench                 # both, default sizes
     python -m llmcompiler_graph.bench replay --questions 10 --output results.json
     python -m llmcompiler_graph.bench overhead
+    python -m llmcompiler_graph.bench load --runs 200
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmcompiler_graph.bench.load import run_load
 from llmcompiler_graph.bench.overhead import format_overhead, run_overhead_benchmark
 from llmcompiler_graph.bench.replay import main_replay
 
@@ -23,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("which", nargs="?", choices=["all", "replay", "overhead"], default="all")
+    parser.add_argument("which", nargs="?", choices=["all", "replay", "overhead", "load"], default="all")
+    parser.add_argument("--runs", type=int, default=200, help="concurrent runs for the load benchmark")
     parser.add_argument("--questions", type=int, default=5, help="dataset questions per workload (default 5)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiply every latency (default 1.0)")
     parser.add_argument("--workloads", nargs="*", help="HotpotQA Movie ParallelQA Synthetic (default: all)")
@@ -46,6 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = asyncio.run(run_overhead_benchmark(args.sizes))
         print(format_overhead(rows))
         report["overhead"] = rows
+    if args.which in ("all", "load"):
+        print(f"\nLoad: {args.runs} concurrent runs on one compiled graph, random latencies and failures.\n")
+        load = asyncio.run(run_load(args.runs))
+        print(
+            f"{load['runs']} runs in {load['seconds']:.2f} s = {load['runs_per_second']:.1f} runs/s "
+            f"({load['tool_calls']} tool calls, {load['failed_tool_calls_injected']} injected failures); "
+            f"lost {load['lost']}, wrong or crossed {load['wrong_or_crossed']}; "
+            f"peak RSS {load['peak_rss_mib']:.0f} MiB "
+            f"(+{load['peak_rss_growth_mib']:.0f} MiB during the runs)"
+        )
+        report["load"] = load
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nWrote {args.output}")
