@@ -111,3 +111,17 @@ async def test_approval_without_a_checkpointer_fails_clearly(log: ToolLog) -> No
 def test_unknown_side_effect_tool_is_a_build_error(log: ToolLog) -> None:
     with pytest.raises(ValueError, match="unknown: \\['fax'\\]"):
         create_llmcompiler(scripted(), [log.search_tool()], side_effect_tools=["fax"])
+
+
+async def test_every_plan_can_be_reviewed_before_anything_runs(log: ToolLog) -> None:
+    model = scripted('1. search("a")\n2. search("b")\n3. join()', FINISH.format(answer="reviewed"))
+    graph = create_llmcompiler(model, [log.search_tool()]).compile(
+        checkpointer=InMemorySaver(), interrupt_after=["planner"]
+    )
+    await graph.ainvoke(question(), THREAD)
+    planned = (await graph.aget_state(THREAD)).values["tasks"]
+    assert [t["args"] for t in planned.values()] == [{"query": "a"}, {"query": "b"}]
+    assert log.calls == []
+    state = await graph.ainvoke(None, THREAD)
+    assert state["messages"][-1].content == "reviewed"
+    assert sorted(a["query"] for a in log.args_of("search")) == ["a", "b"]
