@@ -3,7 +3,7 @@
 Used by test_durability.py, which SIGKILLs the first process mid-plan. Every tool call
 is appended (and fsynced) to a log so the test can see which process ran what.
 
-    python tests/durability_worker.py run|resume LOG DB
+    python tests/durability_worker.py run|resume LOG DB PLAN
 """
 
 from __future__ import annotations
@@ -20,7 +20,12 @@ from llmcompiler_graph import create_llmcompiler
 from llmcompiler_graph.testing import ScriptedChatModel
 
 THREAD = {"configurable": {"thread_id": "durable-thread"}}
-FIRST_PLAN = '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()<END_OF_PLAN>'
+PLANS = {
+    # Task 3 finishes before the kill: only task 2 is left to run.
+    "finished-dependant": '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()',
+    # Task 3 is still running at the kill: on resume it must get $1 from the checkpoint.
+    "running-dependant": '1. search("fast")\n2. search("slow")\n3. search("slow after $1")\n4. join()',
+}
 SECOND_PLAN = '5. search("again $1")\n6. join()<END_OF_PLAN>'
 
 
@@ -34,7 +39,7 @@ def log(event: str, query: str) -> None:
 async def search(query: str) -> str:
     """Look something up (slowly for 'slow')."""
     log("start", query)
-    await asyncio.sleep(3.0 if query == "slow" else 0.05)
+    await asyncio.sleep(3.0 if query.startswith("slow") else 0.05)
     log("end", query)
     return f"found<{query}>"
 
@@ -42,7 +47,7 @@ async def search(query: str) -> str:
 def respond(messages: Any) -> str:
     system, last = str(messages[0].content), str(messages[-1].content)
     if system.startswith("Given a user query"):
-        return SECOND_PLAN if "The previous plan(s)" in last else FIRST_PLAN
+        return SECOND_PLAN if "The previous plan(s)" in last else PLANS[sys.argv[4]]
     if "5. search" not in last:
         return "Thought: one more lookup.\nAction: Replan(look again, reusing $1)"
     observations = [

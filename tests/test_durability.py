@@ -11,13 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 WORKER = Path(__file__).with_name("durability_worker.py")
 
 
-def start(mode: str, log: Path, db: Path) -> subprocess.Popen[str]:
+def start(mode: str, log: Path, db: Path, plan: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": str(WORKER.parent.parent)}
     return subprocess.Popen(
-        [sys.executable, str(WORKER), mode, str(log), str(db)],
+        [sys.executable, str(WORKER), mode, str(log), str(db), plan],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -53,33 +55,44 @@ def wait_for_saved_result(db: Path, result: str, timeout: float = 60.0) -> None:
     raise AssertionError(f"{result} never saved")
 
 
-def run_to_end(mode: str, log: Path, db: Path) -> dict[str, object]:
-    process = start(mode, log, db)
+def run_to_end(mode: str, log: Path, db: Path, plan: str) -> dict[str, object]:
+    process = start(mode, log, db, plan)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     result: dict[str, object] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
-def test_sigkilled_run_resumes_from_sqlite_without_repeating_finished_tools(tmp_path: Path) -> None:
-    reference = run_to_end("run", tmp_path / "reference.log", tmp_path / "reference.sqlite")
+@pytest.mark.parametrize(
+    ("plan", "finished_before_kill", "repeated_after"),
+    [
+        ("finished-dependant", "after found<fast>", ["again found<fast>", "slow"]),
+        ("running-dependant", "fast", ["again found<fast>", "slow", "slow after found<fast>"]),
+    ],
+)
+def test_sigkilled_run_resumes_from_sqlite_without_repeating_finished_tools(
+    tmp_path: Path, plan: str, finished_before_kill: str, repeated_after: list[str]
+) -> None:
+    reference = run_to_end("run", tmp_path / "reference.log", tmp_path / "reference.sqlite", plan)
 
     log, db = tmp_path / "calls.log", tmp_path / "checkpoints.sqlite"
-    first = start("run", log, db)
+    first = start("run", log, db, plan)
     wait_for(log, "start", "slow")
-    wait_for(log, "end", "after found<fast>")  # tasks 1 and 3 returned; task 2 is still running
-    wait_for_saved_result(db, "found<after found<fast>>")
+    wait_for(log, "end", finished_before_kill)
+    wait_for_saved_result(db, f"found<{finished_before_kill}>")
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=30)
     assert first.returncode == -signal.SIGKILL
     before = entries(log)
     killed_pid = before[0]["pid"]
-    assert {e["query"] for e in before if e["event"] == "end"} == {"fast", "after found<fast>"}
+    finished_before = {e["query"] for e in before if e["event"] == "end"}
+    assert "slow" not in finished_before
 
-    resumed = run_to_end("resume", log, db)
+    resumed = run_to_end("resume", log, db, plan)
 
     assert resumed["answer"] == reference["answer"]
     after = [e for e in entries(log) if e["pid"] != killed_pid]
     started_after = sorted(str(e["query"]) for e in after if e["event"] == "start")
-    # Only the call that had not returned is repeated; the replan reuses $1 from before the crash.
-    assert started_after == ["again found<fast>", "slow"]
+    # Only calls that had not returned run again; the replan reuses $1 from before the crash.
+    assert started_after == repeated_after
+    assert not finished_before & set(started_after)
