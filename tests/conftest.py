@@ -98,3 +98,18 @@ def question(text: str = "What is the answer?") -> dict[str, Any]:
 def last_text(model: ScriptedChatModel, call: int) -> str:
     """Everything the model was sent on call number `call`, as one string."""
     return "\n".join(str(m.content) for m in model.prompts[call])
+
+
+def hanging_tool(name: str = "hang") -> tuple[StructuredTool, asyncio.Event]:
+    """A tool that never returns, and the event it sets when it is cancelled."""
+    cancelled = asyncio.Event()
+
+    async def hang(topic: str) -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return topic
+
+    return StructuredTool.from_function(coroutine=hang, name=name, description="Never returns."), cancelled

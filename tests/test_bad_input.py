@@ -8,7 +8,7 @@ import pytest
 from langchain_core.tools import tool
 
 from llmcompiler_graph.state import Task
-from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
+from tests.conftest import FINISH, ToolLog, build, hanging_tool, last_text, question, scripted
 
 ANSWER = FINISH.format(answer="best effort")
 
@@ -121,18 +121,7 @@ async def test_arguments_the_schema_rejects_become_an_observation() -> None:
 
 
 async def test_tool_that_never_returns_times_out_and_the_run_finishes() -> None:
-    cancelled = asyncio.Event()
-
-    @tool
-    async def hang(topic: str) -> str:
-        """Never returns."""
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return topic
-
+    hang, cancelled = hanging_tool()
     tasks, _, joiner_prompt = await run_plan('1. hang("x")\n2. join()', [hang], task_timeout=0.2)
     assert tasks[1]["status"] == "error"
     assert "hang did not return within 0.2 s" in (tasks[1]["error"] or "")

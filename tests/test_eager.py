@@ -12,7 +12,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.tools import tool
 
 from llmcompiler_graph.testing import ScriptedChatModel
-from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
+from tests.conftest import FINISH, ToolLog, build, hanging_tool, last_text, question, scripted
 
 PLAN = (
     "Thought: look both up, then combine.\n"
@@ -115,18 +115,7 @@ class FailingMidStream(ScriptedChatModel):
 
 
 async def test_planner_failure_cancels_the_tasks_it_already_started(log: ToolLog) -> None:
-    cancelled = asyncio.Event()
-
-    @tool
-    async def hang(topic: str) -> str:
-        """Waits forever."""
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return topic
-
+    hang, cancelled = hanging_tool()
     graph = build(FailingMidStream(responses=["unused"]), [hang, log.search_tool()])
     with pytest.raises(ConnectionError, match="stream dropped"):
         await graph.ainvoke(question())
