@@ -1,0 +1,213 @@
+"""`llmcompiler-graph ask "question"`: run the agent from a terminal.
+
+Shows the plan as it streams, each task as it starts and finishes (with timing), the
+joiner's decision and the answer: coloured in a terminal, plain text when piped, one
+JSON object with `--json`.
+
+Exit codes: 0 answered; 1 the run failed; 2 bad command line; 3 no model available;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from langchain_core.language_models import LanguageModelLike
+from langchain_core.tools import BaseTool
+
+from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.models import NoModelError, resolve_model
+from llmcompiler_graph.parser import to_text
+from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool, make_wikipedia_search
+
+__all__ = ["EXIT_FAILED", "EXIT_NO_MODEL", "EXIT_OK", "build_tools", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmcompiler-graph", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = commands.add_parser("ask", help="answer one question")
+    ask.add_argument("question")
+    ask.add_argument("--model", help="'provider:model' (default: $OPENAI_API_KEY's hosted model)")
+    ask.add_argument(
+        "--search",
+        choices=["local", "wikipedia"],
+        default="local",
+        help="search tool: offline index (default) or Wikipedia (needs the network)",
+    )
+    ask.add_argument(
+        "--corpus",
+        type=Path,
+        help="folder of .txt/.md files or a .jsonl file for --search local (default: demo corpus)",
+    )
+    ask.add_argument("--max-replans", type=int, default=2)
+    ask.add_argument(
+        "--eager",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start tasks while the plan streams (default: on)",
+    )
+    ask.add_argument("--json", action="store_true", help="print one JSON object instead of live output")
+    ask.add_argument("--plain", action="store_true", help="no colours even in a terminal")
+    return parser
+
+
+def build_tools(search: str, corpus: Path | None, model: LanguageModelLike) -> list[BaseTool]:
+    """The `search` and `math` tools for the command line's options."""
+    if search == "wikipedia":
+        search_tool = make_wikipedia_search()
+    elif corpus is None:
+        search_tool = LocalSearchIndex.demo().as_tool()
+    elif corpus.is_dir():
+        search_tool = LocalSearchIndex.from_folder(corpus).as_tool()
+    else:
+        search_tool = LocalSearchIndex.from_jsonl(corpus).as_tool()
+    return [search_tool, make_math_tool(model)]
+
+
+class _Printer:
+    """Live output: rich when writing to a terminal, plain lines otherwise."""
+
+    def __init__(self, out: TextIO, fancy: bool) -> None:
+        self.out = out
+        self.console: Any = None
+        if fancy:
+            try:
+                from rich.console import Console
+
+                self.console = Console(file=out, highlight=False)
+            except ImportError:  # rich is a dependency, but stay usable without it
+                self.console = None
+        self.start = time.perf_counter()
+        self.plan_open = False
+
+    def _line(self, text: str, style: str = "") -> None:
+        if self.console is not None:
+            self.console.print(text, style=style or None, markup=False)
+        else:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def clock(self) -> str:
+        return f"[{time.perf_counter() - self.start:6.2f}s]"
+
+    def plan_token(self, text: str) -> None:
+        if not self.plan_open:
+            self._line("Plan (streaming):", "bold")
+            self.plan_open = True
+        self.out.write(text)
+        self.out.flush()
+
+    def event(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        if kind == "plan_finished":
+            if self.plan_open:
+                self.out.write("\n")
+                self.plan_open = False
+            for issue in event["issues"]:
+                self._line(f"{self.clock()} plan issue: {issue}", "yellow")
+        elif kind == "task_started":
+            self._line(
+                f"{self.clock()} start  ${event['idx']} {event['tool']}({json.dumps(event['args'])})", "cyan"
+            )
+        elif kind == "task_finished":
+            outcome = to_text(event["result"]) if event["status"] == "done" else event["error"]
+            took = f" in {event['duration']:.2f}s" if event["duration"] is not None else ""
+            style = "green" if event["status"] == "done" else "red"
+            self._line(
+                f"{self.clock()} {event['status']:<6} ${event['idx']}{took}: {str(outcome)[:200]}", style
+            )
+        elif kind == "joiner_decision":
+            self._line(f"{self.clock()} joiner: {event['action']} ({event['content'][:200]})", "magenta")
+
+    def answer(self, text: str) -> None:
+        self._line(f"\nAnswer: {text}", "bold green")
+
+
+async def _ask(args: argparse.Namespace, model: LanguageModelLike, out: TextIO) -> int:
+    graph = create_llmcompiler(
+        model,
+        build_tools(args.search, args.corpus, model),
+        max_replans=args.max_replans,
+        eager=args.eager,
+    ).compile()
+    printer = None if args.json else _Printer(out, fancy=out.isatty() and not args.plain)
+    events: list[dict[str, Any]] = []
+    final: dict[str, Any] = {}
+    started = time.perf_counter()
+    stream = graph.astream(
+        {"messages": [("user", args.question)]}, stream_mode=["custom", "messages", "values"]
+    )
+    async for mode, item in stream:
+        payload: Any = item
+        if mode == "custom":
+            events.append(payload)
+            if printer is not None:
+                printer.event(payload)
+        elif mode == "messages":
+            chunk, metadata = payload
+            if (
+                printer is not None
+                and metadata.get("langgraph_node") == "planner"
+                and chunk.type == "AIMessageChunk"
+            ):
+                printer.plan_token(str(chunk.content))
+        else:
+            final = payload
+    answer = str(final["messages"][-1].content)
+    if args.json:
+        tasks = [{k: v for k, v in t.items()} for t in final.get("tasks", {}).values()]
+        json.dump(
+            {
+                "question": args.question,
+                "answer": answer,
+                "seconds": time.perf_counter() - started,
+                "tasks": tasks,
+                "plan_issues": final.get("plan_issues", []),
+                "replans": final.get("replans", 0),
+                "events": events,
+            },
+            out,
+            default=str,
+        )
+        out.write("\n")
+    elif printer is not None:
+        printer.answer(answer)
+    return EXIT_OK
+
+
+def main(
+    argv: Sequence[str] | None = None, *, model: LanguageModelLike | None = None, out: TextIO | None = None
+) -> int:
+    """Entry point of `llmcompiler-graph`; `model` and `out` let tests and embedders inject their own."""
+    stream = out or sys.stdout
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0) and EXIT_USAGE
+    try:
+        chosen = model if model is not None else resolve_model(args.model)
+    except NoModelError as error:
+        print(f"llmcompiler-graph: {error}", file=sys.stderr)
+        return EXIT_NO_MODEL
+    try:
+        return asyncio.run(_ask(args, chosen, stream))
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as error:  # reported, with a meaningful exit code
+        print(f"llmcompiler-graph: the run failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
