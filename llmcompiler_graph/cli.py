@@ -90,8 +90,12 @@ class _Printer:
                 self.console = None
         self.start = time.perf_counter()
         self.plan_open = False
+        self.mid_line = False
 
     def _line(self, text: str, style: str = "") -> None:
+        if self.mid_line:  # a streamed plan line is still open: end it first
+            self.out.write("\n")
+            self.mid_line = False
         if self.console is not None:
             self.console.print(text, style=style or None, markup=False)
         else:
@@ -107,13 +111,13 @@ class _Printer:
             self.plan_open = True
         self.out.write(text)
         self.out.flush()
+        if text:
+            self.mid_line = not text.endswith("\n")
 
     def event(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == "plan_finished":
-            if self.plan_open:
-                self.out.write("\n")
-                self.plan_open = False
+            self.plan_open = False
             for issue in event["issues"]:
                 self._line(f"{self.clock()} plan issue: {issue}", "yellow")
         elif kind == "task_started":
