@@ -1,0 +1,159 @@
+"""A chat model over a local llama.cpp *completion* model (for small base models like Gemma 3 270M).
+
+Base models do not follow chat templates; they continue text. This model renders the chat
+as one few-shot-friendly text (system text, then `Question: ...` turns) and lets the model
+continue it; when the system prompt asks for `Thought: ... Action: ...`, the reply is
+primed with `Thought:`. Needs `llama-cpp-python` (see the README's local-model section).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field, PrivateAttr
+
+__all__ = ["LocalCompletionChatModel", "render_prompt"]
+
+_THOUGHT_FORMAT = "\nThought: <"
+
+
+def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
+    r"""The text a base model continues, and the prefix its reply is primed with.
+
+    Example:
+        >>> from langchain_core.messages import HumanMessage, SystemMessage
+        >>> render_prompt([SystemMessage("Plan."), HumanMessage("How tall is K2?")])
+        ('Plan.\n\nQuestion: How tall is K2?\n', '')
+    """
+    parts: list[str] = []
+    prefix = ""
+    for message in messages:
+        text = message.content if isinstance(message.content, str) else str(message.content)
+        if message.type == "system":
+            parts.append(text.rstrip() + "\n")
+            if _THOUGHT_FORMAT in text:
+                prefix = "Thought:"
+        elif message.type == "human":
+            parts.append(text if text.lstrip().startswith("Question:") else f"Question: {text}")
+        else:
+            parts.append(f"Answer: {text}")
+    return "\n".join(parts) + "\n" + prefix, prefix
+
+
+class LocalCompletionChatModel(BaseChatModel):
+    """Runs a GGUF base model through llama.cpp as a LangChain chat model (streaming supported).
+
+    Attributes:
+        model_path: Path of the `.gguf` file.
+        max_tokens: Most tokens per reply.
+        temperature: Sampling temperature (0: greedy, reproducible).
+        stop: Strings that end a reply (`<END_OF_PLAN>` ends plans).
+    """
+
+    model_path: str
+    n_ctx: int = 4096
+    n_threads: int | None = None
+    max_tokens: int = 256
+    temperature: float = 0.0
+    stop: list[str] = Field(default_factory=lambda: ["<END_OF_PLAN>", "\nQuestion:", "\nObservation:"])
+    _llm: Any = PrivateAttr(default=None)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def _llm_type(self) -> str:
+        return "llama-cpp-completion-chat"
+
+    def _model(self) -> Any:
+        if self._llm is None:
+            from llama_cpp import Llama
+
+            self._llm = Llama(
+                model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
+            )
+        return self._llm
+
+    def _pieces(self, messages: Sequence[BaseMessage], stop: list[str] | None) -> Iterator[str]:
+        prompt, prefix = render_prompt(messages)
+        if prefix:
+            yield prefix
+        with self._lock:  # one llama.cpp context: one generation at a time
+            for part in self._model().create_completion(
+                prompt,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                stop=[*self.stop, *(stop or [])],
+                stream=True,
+            ):
+                text = part["choices"][0]["text"]
+                if text:
+                    yield text
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = "".join(self._pieces(messages, stop))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        for piece in self._pieces(messages, stop):
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
+            if run_manager is not None:
+                run_manager.on_llm_new_token(piece, chunk=chunk)
+            yield chunk
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        """Generate in a worker thread, handing pieces to the event loop as they come."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+
+        def produce() -> None:
+            try:
+                for piece in self._pieces(messages, stop):
+                    loop.call_soon_threadsafe(queue.put_nowait, piece)
+            except BaseException as error:  # handed to the consumer
+                loop.call_soon_threadsafe(queue.put_nowait, error)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        worker = loop.run_in_executor(None, produce)
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=item))
+            if run_manager is not None:
+                await run_manager.on_llm_new_token(item, chunk=chunk)
+            yield chunk
+        await worker
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        text = await asyncio.to_thread(lambda: "".join(self._pieces(messages, stop)))
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
