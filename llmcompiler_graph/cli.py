@@ -170,7 +170,7 @@ async def _ask(args: argparse.Namespace, model: LanguageModelLike, out: TextIO) 
             final = payload
     answer = str(final["messages"][-1].content)
     if args.json:
-        tasks = [{k: v for k, v in t.items()} for t in final.get("tasks", {}).values()]
+        tasks = list(final.get("tasks", {}).values())
         json.dump(
             {
                 "question": args.question,

@@ -188,8 +188,10 @@ class BatchRegistry:
             if batch.size is not None and batch._reported >= batch.size:
                 del self._batches[execution_id]
 
-    def discard(self, execution_id: str) -> None:
-        """Forget a batch whose step is over, cancelling anything it still runs."""
+    def discard(self, execution_id: str | None) -> None:
+        """Forget a batch whose step is over, cancelling anything it still runs (no-op for `None`)."""
+        if execution_id is None:
+            return
         with self._lock:
             batch = self._batches.pop(execution_id, None)
         if batch is not None:

@@ -107,22 +107,22 @@ class PlanBuilder:
                 f"refers to {refs}, which is not an earlier action (an action can only use "
                 "results of actions listed before it, so cycles are impossible)"
             )
-            return self._record(
-                item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message
-            )
+            return self._invalid(item, message)
         tool = self.tools.get(item.tool)
         if tool is None:
             message = f"unknown tool {item.tool!r}; available tools: {', '.join(self.tools)}"
-            return self._record(
-                item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message
-            )
+            return self._invalid(item, message)
         try:
             args = bind_arguments(tool, item.args, item.kwargs)
         except ValueError as exc:
-            return self._record(
-                item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, str(exc)
-            )
+            return self._invalid(item, str(exc))
         return self._record(item.idx, item.tool, args, list(item.dependencies), item.thought, None)
+
+    def _invalid(self, item: ParsedCall, message: str) -> Task:
+        """A task that cannot run, keeping what the planner wrote for the joiner to read."""
+        return self._record(
+            item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message
+        )
 
     def note_truncated(self) -> None:
         """Record (once) that actions beyond `max_tasks` were dropped."""

@@ -61,11 +61,11 @@ def make_scheduler(
         execution_id = state.get("execution_id")
         deadline = state.get("deadline")
         eager = registry.unclaimed(execution_id)
-        if execution_id is not None and eager is None:
+        if eager is None:
             registry.discard(execution_id)
         if pending and deadline is not None and time.time() >= deadline:
             if eager is not None:
-                registry.discard(execution_id)  # type: ignore[arg-type]
+                registry.discard(execution_id)
             late = {
                 t["idx"]: finished(t, status="error", error=DEADLINE_ERROR, finished_at=time.time())
                 for t in pending
@@ -121,7 +121,7 @@ def make_scheduler(
                 for chunk in chunks
             ]
         elif eager is not None:
-            registry.discard(execution_id)  # type: ignore[arg-type]
+            registry.discard(execution_id)
         to_approve = [t for t in pending if t["idx"] in held and t["tool"] in needs_approval]
         to_approve = [t for t in to_approve if t["idx"] not in approvals]
         if to_approve:
