@@ -23,7 +23,7 @@ from langchain_core.language_models import LanguageModelLike
 from langchain_core.tools import BaseTool
 
 from llmcompiler_graph.graph import create_llmcompiler
-from llmcompiler_graph.models import NoModelError, resolve_model
+from llmcompiler_graph.models import NoModelError, describe_model, resolve_model
 from llmcompiler_graph.parser import to_text
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool, make_wikipedia_search
 
@@ -38,7 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     ask = commands.add_parser("ask", help="answer one question")
     ask.add_argument("question")
-    ask.add_argument("--model", help="'provider:model' (default: $OPENAI_API_KEY's hosted model)")
+    ask.add_argument(
+        "--model",
+        help="'provider:model', or 'local' for the embedded Gemma 3 270M "
+        "(default: openai:gpt-4o-mini when OPENAI_API_KEY is set, else the local model)",
+    )
     ask.add_argument(
         "--search",
         choices=["local", "wikipedia"],
@@ -102,6 +106,10 @@ class _Printer:
             self.out.write(text + "\n")
             self.out.flush()
 
+    def header(self, model_name: str, question: str) -> None:
+        self._line(f"Model: {model_name}", "dim")
+        self._line(f"Question: {question}", "bold")
+
     def clock(self) -> str:
         return f"[{time.perf_counter() - self.start:6.2f}s]"
 
@@ -152,6 +160,8 @@ async def _ask(args: argparse.Namespace, model: LanguageModelLike, out: TextIO) 
     stream = graph.astream(
         {"messages": [("user", args.question)]}, stream_mode=["custom", "messages", "values"]
     )
+    if printer is not None:
+        printer.header(describe_model(model), args.question)
     async for mode, item in stream:
         payload: Any = item
         if mode == "custom":

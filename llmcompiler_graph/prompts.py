@@ -87,6 +87,20 @@ Action: <action to take>
 Available actions:
  (1) Finish(the final answer to return to the user): returns the answer and finishes the task.
  (2) Replan(the reasoning and other information that will help you plan again. Can be a line of any length): instructs why we must replan.
+Examples:
+Question: Which mountain is higher, Mont Blanc or Ben Nevis?
+1. search(query='Mont Blanc')
+Observation: Mont Blanc is 4,806 m high.
+2. search(query='Ben Nevis')
+Observation: Ben Nevis is 1,345 m high.
+Thought: Mont Blanc is 4,806 m high and Ben Nevis 1,345 m, so Mont Blanc is higher.
+Action: Finish(Mont Blanc)
+
+Question: How old was the author of Dune when it was published?
+1. search(query='Dune novel')
+Observation: Dune is a 1965 novel by Frank Herbert.
+Thought: Dune was published in 1965, but Frank Herbert's birth year is missing.
+Action: Replan(find Frank Herbert's birth year, then subtract it from 1965)
 """
 
 JOINER_FINISH_ONLY_PROMPT = """\
@@ -100,6 +114,14 @@ Respond in the following format:
 
 Thought: <reason about the task results>
 Action: Finish(<the final answer to return to the user>)
+Example:
+Question: Which mountain is higher, Mont Blanc or Ben Nevis?
+1. search(query='Mont Blanc')
+Observation: Mont Blanc is 4,806 m high.
+2. search(query='Ben Nevis')
+Observation: ERROR: search timed out
+Thought: Mont Blanc is 4,806 m high; the height of Ben Nevis is missing.
+Action: Finish(Probably Mont Blanc (4,806 m); the height of Ben Nevis could not be found)
 """
 
 JOINER_USER_PROMPT = """\

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from llmcompiler_graph import local_model
 from llmcompiler_graph.cli import EXIT_FAILED, EXIT_NO_MODEL, EXIT_OK, main
 from llmcompiler_graph.testing import ScriptedChatModel
 
@@ -45,12 +46,35 @@ def test_ask_json_prints_one_object_with_answer_and_tasks() -> None:
     assert {e["type"] for e in report["events"]} >= {"task_started", "task_finished", "joiner_decision"}
 
 
-def test_ask_without_a_model_or_key_exits_3(
+def test_ask_without_a_model_key_or_local_model_exits_3_and_says_how_to_install_one(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(local_model, "local_model_available", lambda: False)
     assert main(["ask", "anything"]) == EXIT_NO_MODEL
-    assert "no model configured" in capsys.readouterr().err
+    error = capsys.readouterr().err
+    assert "no model configured" in error
+    assert "./install.sh" in error
+
+
+def test_with_no_model_and_no_key_the_embedded_local_model_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(local_model, "load_local_model", model)
+    out = io.StringIO()
+    assert main(["ask", "How much taller is Everest than K2?"], out=out) == EXIT_OK
+    assert out.getvalue().rstrip().endswith("Answer: Everest, by 238 m")
+
+
+def test_an_api_key_selects_the_hosted_default_and_a_model_flag_overrides_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    chosen: list[str] = []
+    monkeypatch.setattr("langchain.chat_models.init_chat_model", lambda name: chosen.append(name) or model())
+    monkeypatch.setattr(local_model, "load_local_model", lambda: pytest.fail("local model loaded"))
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    assert main(["ask", "How much taller?"], out=io.StringIO()) == EXIT_OK
+    assert main(["ask", "How much taller?", "--model", "anthropic:claude-x"], out=io.StringIO()) == EXIT_OK
+    assert chosen == ["openai:gpt-4o-mini", "anthropic:claude-x"]
 
 
 def test_ask_reports_a_failed_run_with_exit_1(capsys: pytest.CaptureFixture[str]) -> None:

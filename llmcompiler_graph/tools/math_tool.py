@@ -24,7 +24,14 @@ Translate a math problem into ONE arithmetic expression.
 Use only numbers, + - * / // % ** and parentheses, and the functions abs, min, max, round, sqrt, \
 log, log10, exp, floor, ceil, sum, avg. Take the numbers from the context; convert units so \
 they match (for example km to m) and drop thousands separators (8,849 -> 8849).
-Answer with one line: Expression: <expression>"""
+Answer with one line: Expression: <expression>
+
+Example:
+Problem: how much higher is $1 than $2
+Context:
+- Mont Blanc is 4,806 m high.
+- Ben Nevis is 1,345 m high.
+Expression: 4806 - 1345"""
 
 
 def format_number(value: float | int) -> str:
@@ -52,7 +59,7 @@ def make_math_tool(model: LanguageModelLike | None = None, *, name: str = "math"
         '238'
     """
 
-    async def math(problem: str, context: Sequence[str] | None = None) -> str:
+    async def math(problem: str, context: Sequence[str] | str | None = None) -> str:
         try:
             return format_number(evaluate(problem))
         except MathError:
@@ -60,7 +67,8 @@ def make_math_tool(model: LanguageModelLike | None = None, *, name: str = "math"
         if model is None:
             msg = f"{problem!r} is not an arithmetic expression, and no model was given to translate it"
             raise MathError(msg)
-        lines = "\n".join(f"- {to_text(item)}" for item in context or []) or "(none)"
+        items = [context] if isinstance(context, str) else list(context or [])
+        lines = "\n".join(f"- {to_text(item)}" for item in items) or "(none)"
         reply = await model.ainvoke(
             [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(f"Problem: {problem}\nContext:\n{lines}")]
         )
