@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib.util
+import os
 import re
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,16 +41,59 @@ __all__ = [
 LOCAL_MODEL_NAME = "Gemma 3 270M (Q4_K_M, llama.cpp)"
 INSTALL_HINT = "run ./install.sh in the llmcompiler-graph checkout (builds llama-cpp-python, ~5 minutes)"
 
-# A system prompt asking for one of these formats gets its reply primed with the format's label,
-# and the reply ends with the line that starts with the final label (small models ramble on).
-_PRIMED_FORMATS = {
-    "\nThought: <": ("Thought:", "Action:"),
-    "Expression: <expression>": ("Expression:", "Expression:"),
-}
+
+@dataclass(frozen=True)
+class _ReplyFormat:
+    """A reply format that a system prompt asks for, by a cue in its text.
+
+    The reply is primed with `label`, ends with the first line starting with `final_label`
+    (small models ramble on), and with grammars on, llama.cpp may only sample text of the
+    format (`grammar`, GBNF, continuing after the label).
+    """
+
+    cue: str
+    label: str
+    final_label: str
+    grammar: str
 
 
-def _final_label(prefix: str) -> str | None:
-    return next((final for label, final in _PRIMED_FORMATS.values() if label == prefix), None)
+_REPLY_FORMATS = (
+    _ReplyFormat(
+        cue="\nThought: <",
+        label="Thought:",
+        final_label="Action:",
+        grammar=r'root ::= " " [^\n]+ "\nAction: " ("Finish(" | "Replan(") [^\n]* ")\n"',
+    ),
+    _ReplyFormat(
+        cue="Expression: <expression>",
+        label="Expression:",
+        final_label="Expression:",
+        grammar=r'root ::= " " [0-9a-z+*/%()., -]+ "\n"',
+    ),
+)
+
+
+def _reply_format(prefix: str) -> _ReplyFormat | None:
+    return next((reply_format for reply_format in _REPLY_FORMATS if reply_format.label == prefix), None)
+
+
+@contextlib.contextmanager
+def _native_stderr_captured() -> Iterator[Callable[[], str]]:
+    """Capture what native code writes to file descriptor 2 (llama.cpp warns even when quiet)."""
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+
+        def captured() -> str:
+            sink.seek(0)
+            return sink.read().decode("utf-8", "replace")
+
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
@@ -62,7 +110,7 @@ def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
         text = message.content if isinstance(message.content, str) else str(message.content)
         if message.type == "system":
             parts.append(text.rstrip() + "\n")
-            prefix = next((label for cue, (label, _) in _PRIMED_FORMATS.items() if cue in text), prefix)
+            prefix = next((f.label for f in _REPLY_FORMATS if f.cue in text), prefix)
         elif message.type == "human":
             parts.append(text if text.lstrip().startswith("Question:") else f"Question: {text}")
         else:
@@ -78,6 +126,8 @@ class LocalCompletionChatModel(BaseChatModel):
         max_tokens: Most tokens per reply.
         temperature: Sampling temperature (0: greedy, reproducible).
         stop: Strings that end a reply (`<END_OF_PLAN>` ends plans).
+        use_grammars: Constrain joiner and math replies to their formats with llama.cpp
+            grammars (a base model of this size often loses the format otherwise).
     """
 
     model_path: str
@@ -86,29 +136,45 @@ class LocalCompletionChatModel(BaseChatModel):
     max_tokens: int = 256
     temperature: float = 0.0
     stop: list[str] = Field(default_factory=lambda: ["<END_OF_PLAN>", "\nQuestion:", "\nObservation:"])
+    use_grammars: bool = True
     _llm: Any = PrivateAttr(default=None)
+    _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
         return "llama-cpp-completion-chat"
 
+    def _grammar(self, reply_format: _ReplyFormat) -> Any:
+        if reply_format.label not in self._grammars:
+            from llama_cpp import LlamaGrammar
+
+            self._grammars[reply_format.label] = LlamaGrammar.from_string(reply_format.grammar, verbose=False)
+        return self._grammars[reply_format.label]
+
     def _model(self) -> Any:
         if self._llm is None:
             from llama_cpp import Llama
 
-            self._llm = Llama(
-                model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
-            )
+            with _native_stderr_captured() as captured:
+                try:
+                    self._llm = Llama(
+                        model_path=self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads, verbose=False
+                    )
+                except Exception as error:
+                    msg = f"llama.cpp could not load {self.model_path}: {error}\n{captured()}"
+                    raise RuntimeError(msg.strip()) from error
         return self._llm
 
     def _pieces(self, messages: Sequence[BaseMessage], stop: list[str] | None) -> Iterator[str]:
         prompt, prefix = render_prompt(messages)
         if prefix:
             yield prefix
+        reply_format = _reply_format(prefix)
         final_line = (
-            re.compile(rf"(?m)^{re.escape(label)}[^\n]*\n") if (label := _final_label(prefix)) else None
+            re.compile(rf"(?m)^{re.escape(reply_format.final_label)}[^\n]*\n") if reply_format else None
         )
+        grammar = self._grammar(reply_format) if reply_format and self.use_grammars else None
         reply = prefix
         with self._lock:  # one llama.cpp context: one generation at a time
             for part in self._model().create_completion(
@@ -116,6 +182,7 @@ class LocalCompletionChatModel(BaseChatModel):
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
                 stop=[*self.stop, *(stop or [])],
+                grammar=grammar,
                 stream=True,
             ):
                 text = part["choices"][0]["text"]

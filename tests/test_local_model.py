@@ -56,7 +56,7 @@ class _ScriptedLlama:
 
 
 def scripted_local_model(pieces: list[str]) -> LocalCompletionChatModel:
-    model = LocalCompletionChatModel(model_path="unused.gguf")
+    model = LocalCompletionChatModel(model_path="unused.gguf", use_grammars=False)
     model._llm = _ScriptedLlama(pieces)
     return model
 
