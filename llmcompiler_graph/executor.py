@@ -20,6 +20,7 @@ from llmcompiler_graph.parser import substitute_references
 from llmcompiler_graph.state import Task, TaskDispatch
 
 __all__ = [
+    "EXECUTE_TASK_NODE",
     "DEDUPLICATE_METADATA_KEY",
     "TaskRunner",
     "call_key",
@@ -29,6 +30,8 @@ __all__ = [
     "remember_finished_calls",
     "skipped",
 ]
+
+EXECUTE_TASK_NODE = "execute_task"
 
 
 def finished(task: Task, **changes: Any) -> Task:

@@ -147,7 +147,7 @@ class LocalCompletionChatModel(BaseChatModel):
 
     def _grammar(self, reply_format: _ReplyFormat) -> Any:
         if reply_format.label not in self._grammars:
-            from llama_cpp import LlamaGrammar
+            from llama_cpp.llama_grammar import LlamaGrammar
 
             self._grammars[reply_format.label] = LlamaGrammar.from_string(reply_format.grammar, verbose=False)
         return self._grammars[reply_format.label]

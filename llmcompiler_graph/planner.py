@@ -12,12 +12,13 @@ from typing import Any, Literal
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
 from langgraph.types import Overwrite
 
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.execution import Batch, BatchRegistry
-from llmcompiler_graph.executor import TaskRunner, remember_finished_calls, skipped
+from llmcompiler_graph.executor import EXECUTE_TASK_NODE, TaskRunner, remember_finished_calls, skipped
 from llmcompiler_graph.parser import (
     ParsedCall,
     PlanEnd,
@@ -244,6 +245,11 @@ def make_planner(
             remember_finished_calls(batch, earlier)
 
         held: set[int] = set()
+        # Tools started here run inside the planner's step; label their callbacks (and so
+        # any model call a tool makes, in stream_mode="messages") as the task node's.
+        task_config = merge_configs(
+            config, {"metadata": {"langgraph_node": EXECUTE_TASK_NODE, "llmcompiler_eager": True}}
+        )
 
         def dispatch_now(task: Task, batch: Batch) -> None:
             if task["status"] != "pending":
@@ -261,7 +267,7 @@ def make_planner(
                 batch.publish(record)
                 return
             known = {d: earlier[d]["result"] for d in task["dependencies"] if d in earlier}
-            batch.start(task["idx"], runner.run(task, known, batch, config, deadline))
+            batch.start(task["idx"], runner.run(task, known, batch, task_config, deadline))
 
         def consume(items: list[PlanItem]) -> None:
             for item in items:

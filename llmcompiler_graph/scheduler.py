@@ -11,12 +11,11 @@ from langgraph.types import Command, Send
 
 from llmcompiler_graph.approval import APPROVE_NODE, ApprovalRequest, held_for_approval
 from llmcompiler_graph.execution import BatchRegistry
-from llmcompiler_graph.executor import finished, remember_finished_calls, skipped
+from llmcompiler_graph.executor import EXECUTE_TASK_NODE, finished, remember_finished_calls, skipped
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskDispatch
 
 __all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "MAX_SENDS_PER_BATCH", "make_scheduler"]
 
-EXECUTE_TASK_NODE = "execute_task"
 DEADLINE_ERROR = "not run: the run deadline (run_timeout) was reached"
 
 MAX_SENDS_PER_BATCH = 64

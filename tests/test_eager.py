@@ -120,3 +120,23 @@ async def test_planner_failure_cancels_the_tasks_it_already_started(log: ToolLog
     with pytest.raises(ConnectionError, match="stream dropped"):
         await graph.ainvoke(question())
     await asyncio.wait_for(cancelled.wait(), timeout=2)
+
+
+@pytest.mark.parametrize("eager", [True, False])
+async def test_a_tools_own_model_call_streams_as_the_task_nodes_not_the_planners(eager: bool) -> None:
+    from llmcompiler_graph.tools import make_math_tool
+
+    model = scripted(
+        '1. math("how much is two and two")\n2. join()<END_OF_PLAN>',
+        "Expression: 2 + 2",
+        FINISH,
+        token_delay=0.001,
+    )
+    graph = build(model, [make_math_tool(model)], eager=eager)
+    nodes_by_text: dict[str, set[str]] = {}
+    async for chunk, metadata in graph.astream(question(), stream_mode="messages"):
+        nodes_by_text.setdefault(str(chunk.content), set()).add(metadata["langgraph_node"])
+    streamed_by_planner = "".join(t for t, nodes in nodes_by_text.items() if "planner" in nodes)
+    assert "Expression" not in streamed_by_planner
+    assert "math" in streamed_by_planner
+    assert nodes_by_text["Expression:"] == {"execute_task"}
