@@ -44,7 +44,7 @@ INSTALL_HINT = "run ./install.sh in the llmcompiler-graph checkout (builds llama
 
 @dataclass(frozen=True)
 class _ReplyFormat:
-    """A reply format that a system prompt asks for, by a cue in its text.
+    """A reply format that a system prompt asks for, recognised by a cue in its text.
 
     The reply is primed with `label`, ends with the first line starting with `final_label`
     (small models ramble on), and with grammars on, llama.cpp may only sample text of the
@@ -53,16 +53,32 @@ class _ReplyFormat:
 
     cue: str
     label: str
-    final_label: str
+    final_label: str | None
     grammar: str
 
 
+_PLAN_GRAMMAR = r"""
+root ::= step* [0-9]+ ". join()<END_OF_PLAN>"
+step ::= (thought | action) "\n"
+thought ::= "Thought: " [^\n]+
+action ::= [0-9]+ ". " [a-z_] [a-z0-9_]* "(" [^\n]* ")"
+"""
+
 _REPLY_FORMATS = (
     _ReplyFormat(
-        cue="\nThought: <",
+        cue="Say '<END_OF_PLAN>' after you call join", label="", final_label=None, grammar=_PLAN_GRAMMAR
+    ),
+    _ReplyFormat(
+        cue="\nThought: <reason about the task results",
         label="Thought:",
         final_label="Action:",
         grammar=r'root ::= " " [^\n]+ "\nAction: " ("Finish(" | "Replan(") [^\n]* ")\n"',
+    ),
+    _ReplyFormat(
+        cue="Repeat Thought, Action and Observation",
+        label="Thought:",
+        final_label="Action:",
+        grammar=r'root ::= " " [^\n]+ "\nAction: " [A-Za-z_]+ "(" [^\n]* ")\n"',
     ),
     _ReplyFormat(
         cue="Expression: <expression>",
@@ -73,8 +89,9 @@ _REPLY_FORMATS = (
 )
 
 
-def _reply_format(prefix: str) -> _ReplyFormat | None:
-    return next((reply_format for reply_format in _REPLY_FORMATS if reply_format.label == prefix), None)
+def _reply_format(messages: Sequence[BaseMessage]) -> _ReplyFormat | None:
+    system = next((str(m.content) for m in messages if m.type == "system"), "")
+    return next((reply_format for reply_format in _REPLY_FORMATS if reply_format.cue in system), None)
 
 
 @contextlib.contextmanager
@@ -105,12 +122,12 @@ def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
         ('Plan.\n\nQuestion: How tall is K2?\n', '')
     """
     parts: list[str] = []
-    prefix = ""
+    reply_format = _reply_format(messages)
+    prefix = reply_format.label if reply_format else ""
     for message in messages:
         text = message.content if isinstance(message.content, str) else str(message.content)
         if message.type == "system":
             parts.append(text.rstrip() + "\n")
-            prefix = next((f.label for f in _REPLY_FORMATS if f.cue in text), prefix)
         elif message.type == "human":
             parts.append(text if text.lstrip().startswith("Question:") else f"Question: {text}")
         else:
@@ -146,11 +163,11 @@ class LocalCompletionChatModel(BaseChatModel):
         return "llama-cpp-completion-chat"
 
     def _grammar(self, reply_format: _ReplyFormat) -> Any:
-        if reply_format.label not in self._grammars:
+        if reply_format.cue not in self._grammars:
             from llama_cpp.llama_grammar import LlamaGrammar
 
-            self._grammars[reply_format.label] = LlamaGrammar.from_string(reply_format.grammar, verbose=False)
-        return self._grammars[reply_format.label]
+            self._grammars[reply_format.cue] = LlamaGrammar.from_string(reply_format.grammar, verbose=False)
+        return self._grammars[reply_format.cue]
 
     def _model(self) -> Any:
         if self._llm is None:
@@ -170,9 +187,11 @@ class LocalCompletionChatModel(BaseChatModel):
         prompt, prefix = render_prompt(messages)
         if prefix:
             yield prefix
-        reply_format = _reply_format(prefix)
+        reply_format = _reply_format(messages)
         final_line = (
-            re.compile(rf"(?m)^{re.escape(reply_format.final_label)}[^\n]*\n") if reply_format else None
+            re.compile(rf"(?m)^{re.escape(reply_format.final_label)}[^\n]*\n")
+            if reply_format and reply_format.final_label
+            else None
         )
         grammar = self._grammar(reply_format) if reply_format and self.use_grammars else None
         reply = prefix
@@ -282,7 +301,7 @@ def default_model_path() -> Path:
 
 
 def load_local_model(**settings: Any) -> LocalCompletionChatModel:
-    """The embedded default model: Gemma 3 270M through llama.cpp, greedy, two threads.
+    """The embedded default model: Gemma 3 270M through llama.cpp, greedy, two threads, 160 tokens.
 
     Args:
         **settings: Field overrides for `LocalCompletionChatModel` (for example `max_tokens`).
@@ -297,7 +316,7 @@ def load_local_model(**settings: Any) -> LocalCompletionChatModel:
         >>> model = load_local_model(max_tokens=200)  # doctest: +SKIP
         >>> agent = create_llmcompiler(model, [LocalSearchIndex.demo().as_tool()])  # doctest: +SKIP
     """
-    defaults: dict[str, Any] = {"model_path": str(default_model_path()), "n_threads": 2}
+    defaults: dict[str, Any] = {"model_path": str(default_model_path()), "n_threads": 2, "max_tokens": 160}
     return LocalCompletionChatModel(**{**defaults, **settings})
 
 
