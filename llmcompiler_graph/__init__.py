@@ -20,6 +20,7 @@ from llmcompiler_graph.graph import (
     SCHEDULER_NODE,
     create_llmcompiler,
 )
+from llmcompiler_graph.models import NoModelError, resolve_model
 from llmcompiler_graph.parser import (
     JoinerDecision,
     ParsedCall,
@@ -32,6 +33,7 @@ from llmcompiler_graph.parser import (
 )
 from llmcompiler_graph.prompts import build_planner_prompt
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskStatus
+from llmcompiler_graph.visualize import plot_task_timeline
 
 __all__ = [
     "EXECUTE_TASK_NODE",
@@ -42,6 +44,7 @@ __all__ = [
     "JoinerDecisionEvent",
     "LLMCompilerEvent",
     "LLMCompilerState",
+    "NoModelError",
     "ParsedCall",
     "PlanFinishedEvent",
     "PlanLineError",
@@ -56,6 +59,8 @@ __all__ = [
     "create_llmcompiler",
     "parse_joiner_output",
     "parse_plan",
+    "plot_task_timeline",
+    "resolve_model",
     "substitute_references",
 ]
 

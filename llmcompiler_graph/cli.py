@@ -4,6 +4,9 @@ Shows the plan as it streams, each task as it starts and finishes (with timing),
 joiner's decision and the answer: coloured in a terminal, plain text when piped, one
 JSON object with `--json`.
 
+`llmcompiler-graph bench` runs the paper's evaluation (resumable JSONL rows) and
+`llmcompiler-graph report` prints its table and saves plots.
+
 Exit codes: 0 answered; 1 the run failed; 2 bad command line; 3 no model available;
 130 interrupted.
 """
@@ -22,6 +25,7 @@ from typing import Any, TextIO
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.tools import BaseTool
 
+from llmcompiler_graph.bench.command import add_bench_commands, run_bench_command, run_report_command
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.models import NoModelError, describe_model, resolve_model
 from llmcompiler_graph.parser import to_text
@@ -63,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of live output")
     ask.add_argument("--plain", action="store_true", help="no colours even in a terminal")
+    add_bench_commands(commands)
     return parser
 
 
@@ -209,11 +214,20 @@ def main(
         args = _parser().parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_USAGE
+    if args.command == "report":
+        return run_report_command(args, stream)
     try:
+        if args.command == "bench":
+            return run_bench_command(args, stream, model)
         chosen = model if model is not None else resolve_model(args.model)
     except NoModelError as error:
         print(f"llmcompiler-graph: {error}", file=sys.stderr)
         return EXIT_NO_MODEL
+    except (ValueError, OSError) as error:  # bad dataset/system/model combination, unreadable file
+        print(f"llmcompiler-graph: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:  # finished questions are already in the output file
+        return EXIT_INTERRUPTED
     try:
         return asyncio.run(_ask(args, chosen, stream))
     except KeyboardInterrupt:

@@ -119,7 +119,7 @@ Question: Which mountain is higher, Mont Blanc or Ben Nevis?
 1. search(query='Mont Blanc')
 Observation: Mont Blanc is 4,806 m high.
 2. search(query='Ben Nevis')
-Observation: ERROR: search timed out
+Observation: ERROR: search did not return within 60 s and was abandoned
 Thought: Mont Blanc is 4,806 m high; the height of Ben Nevis is missing.
 Action: Finish(Probably Mont Blanc (4,806 m); the height of Ben Nevis could not be found)
 """

@@ -48,3 +48,28 @@ def test_planner_prompt_renders_each_tool_signature_description_and_join_number(
     assert "2. math(problem: str, context: list[str] | None = None)\n - Solve {braced} math." in text
     assert "3. join()" in text
     assert "{" + "tool_descriptions}" not in text
+
+
+@pytest.mark.parametrize("dataset", ["hotpotqa", "movie", "parallelqa"])
+def test_dataset_example_files_equal_their_constants(dataset: str) -> None:
+    from llmcompiler_graph.bench.dataset_prompts import DATASET_EXAMPLES
+
+    planner, joiner = DATASET_EXAMPLES[dataset]
+    assert (PROMPTS_DIR / "datasets" / f"{dataset}_planner_examples.txt").read_text() == planner
+    assert (PROMPTS_DIR / "datasets" / f"{dataset}_joiner_examples.txt").read_text() == joiner
+
+
+@pytest.mark.parametrize("dataset", ["hotpotqa", "movie", "parallelqa"])
+def test_dataset_plans_parse_and_the_joiner_prompt_keeps_the_format_and_drops_the_generic_examples(
+    dataset: str,
+) -> None:
+    from llmcompiler_graph.bench.dataset_prompts import dataset_prompt_kwargs
+    from llmcompiler_graph.parser import ParsedCall, parse_plan
+
+    kwargs = dataset_prompt_kwargs(dataset)
+    for example in kwargs["planner_examples"].split("###")[:-1]:
+        items = parse_plan(example)  # the question's lines are read as thoughts
+        calls = [item for item in items if isinstance(item, ParsedCall)]
+        assert calls and calls[-1].tool == "join"
+    assert "Action: <action to take>" in kwargs["joiner_prompt"]
+    assert "Mont Blanc" not in kwargs["joiner_prompt"]

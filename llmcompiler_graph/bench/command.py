@@ -1,0 +1,137 @@
+"""The `bench` and `report` subcommands of `llmcompiler-graph`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from langchain_core.language_models import LanguageModelLike
+from langchain_core.tools import BaseTool
+
+__all__ = ["add_bench_commands", "run_bench_command", "run_report_command"]
+
+
+def add_bench_commands(commands: Any) -> None:
+    """Add `bench` and `report` to the command line's subparsers."""
+    from llmcompiler_graph.bench.datasets import DATASETS
+    from llmcompiler_graph.bench.runner import SYSTEMS
+
+    bench = commands.add_parser(
+        "bench",
+        help="run a benchmark dataset through a system (resumable JSONL output)",
+        description="Run the paper's evaluation. Rows are appended to --out as questions finish; "
+        "questions already in the file are skipped, so an interrupted run resumes.",
+    )
+    bench.add_argument("--dataset", required=True, choices=DATASETS)
+    bench.add_argument("--system", required=True, choices=SYSTEMS)
+    bench.add_argument(
+        "--model",
+        default=None,
+        help="'provider:model', 'local' (embedded Gemma 3 270M) or 'replay' (offline replay of "
+        "recorded plans with GPT-3.5-class timing); default as for `ask`",
+    )
+    bench.add_argument("--n", type=int, default=None, help="first N questions (default: all; replay: 5)")
+    bench.add_argument("--out", type=Path, required=True, help="JSONL file the rows are appended to")
+    bench.add_argument(
+        "--concurrency", type=int, default=None, help="questions at once (default 4; 1 offline)"
+    )
+    bench.add_argument("--max-replans", type=int, default=2)
+    bench.add_argument("--timeout", type=float, default=600.0, help="seconds per question before it fails")
+    bench.add_argument("--search", choices=["wikipedia", "local"], default=None,
+                       help="search tool (default: wikipedia; local for --dataset demo)")  # fmt: skip
+    bench.add_argument("--corpus", type=Path, help="documents for --search local (default: demo corpus)")
+    bench.add_argument("--prices", type=Path, help='JSON {"model": [input, output]} USD per million tokens')
+    bench.add_argument("--retry-errors", action="store_true", help="run again questions that failed before")
+    bench.add_argument("--time-scale", type=float, default=1.0, help="replay: multiply every latency")
+    report = commands.add_parser("report", help="print the paper's table and save plots from result files")
+    report.add_argument("results", nargs="+", type=Path)
+    report.add_argument("--plots", type=Path, default=Path("bench-plots"), help="folder for the PNG plots")
+    report.add_argument("--no-plots", action="store_true")
+
+
+def dataset_tools(
+    dataset: str, model: LanguageModelLike, search: str | None, corpus: Path | None
+) -> list[BaseTool]:
+    """The paper's tools per dataset: search everywhere, math for ParallelQA and the demo set."""
+    from llmcompiler_graph.cli import build_tools
+
+    chosen = search or ("local" if dataset == "demo" else "wikipedia")
+    search_tool, math_tool = build_tools(chosen, corpus, model)
+    return [search_tool] if dataset in ("hotpotqa", "movie") else [search_tool, math_tool]
+
+
+def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageModelLike | None = None) -> int:
+    """Run `llmcompiler-graph bench`; returns the exit code."""
+    from llmcompiler_graph.bench.datasets import load_dataset
+    from llmcompiler_graph.bench.prices import load_prices
+    from llmcompiler_graph.bench.runner import (
+        BenchSettings,
+        make_replay_system,
+        make_system,
+        replay_questions,
+        run_benchmark,
+    )
+    from llmcompiler_graph.models import describe_model, resolve_model
+
+    offline = args.model in ("replay", "local") or (args.model is None and model is None)
+    settings = BenchSettings(
+        dataset=args.dataset,
+        system=args.system,
+        model=args.model or "default",
+        output=args.out,
+        n=args.n,
+        concurrency=args.concurrency or (1 if offline else 4),
+        max_replans=args.max_replans,
+        question_timeout=args.timeout,
+        prices=load_prices(args.prices),
+        retry_errors=args.retry_errors,
+    )
+    if args.model == "replay":
+        questions = replay_questions(args.dataset, args.n)
+        run = make_replay_system(args.system, args.dataset, args.n, time_scale=args.time_scale)
+    else:
+        chosen = model if model is not None else resolve_model(args.model)
+        if args.model is None:
+            settings.model = "local" if "local" in describe_model(chosen) else describe_model(chosen)
+        questions = load_dataset(args.dataset, args.n)
+        tools = dataset_tools(args.dataset, chosen, args.search, args.corpus)
+        run = make_system(args.system, args.dataset, chosen, tools, max_replans=args.max_replans)
+    print(
+        f"{args.system} on {args.dataset} ({len(questions)} questions) with {settings.model}; "
+        f"rows go to {args.out}",
+        file=out,
+    )
+
+    def progress(row: dict[str, Any], finished: int, total: int) -> None:
+        verdict = (
+            "FAILED " + str(row["error"])[:80] if row["error"] else ("correct" if row["correct"] else "wrong")
+        )
+        print(f"[{finished}/{total}] {row['qid']}: {row['latency_s']:.2f} s, {verdict}", file=out, flush=True)
+
+    rows = asyncio.run(run_benchmark(settings, run, questions=questions, progress=progress))
+    skipped = len(questions) - len(rows)
+    failed = sum(1 for r in rows if r["error"])
+    print(f"ran {len(rows)} questions ({failed} failed), skipped {skipped} already in {args.out}", file=out)
+    return 0
+
+
+def run_report_command(args: argparse.Namespace, out: TextIO) -> int:
+    """Run `llmcompiler-graph report`; returns the exit code."""
+    from llmcompiler_graph.bench.report import format_report, load_rows, save_plots, summarize_rows
+
+    missing = [str(p) for p in args.results if not p.exists()]
+    if missing:
+        print(f"llmcompiler-graph: no such file: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    rows = load_rows(args.results)
+    if not rows:
+        print("llmcompiler-graph: the files hold no results", file=sys.stderr)
+        return 1
+    print(format_report(summarize_rows(rows)), file=out)
+    if not args.no_plots:
+        for path in save_plots(rows, args.plots):
+            print(f"saved {path}", file=out)
+    return 0
