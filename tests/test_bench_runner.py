@@ -196,7 +196,7 @@ def test_the_report_compares_each_system_with_react_on_the_questions_both_comple
     assert compiler["token_reduction_vs_react"] == pytest.approx(4.0)
     assert compiler["cost_reduction_vs_react"] == pytest.approx(4.0)
     table = format_report(list(summary.values()))
-    assert "| parallelqa | openai:gpt-4o | llmcompiler | 3 | 1 | 33.3% | 1.50 s | 2.33x |" in table
+    assert "| parallelqa | openai:gpt-4o | llmcompiler | 3 | 1 | 33.3% | 1.50 s | 1.50 s | 2.33x |" in table
     paths = save_plots(rows, tmp_path / "plots")
     assert sorted(p.name for p in paths) == [
         "parallelqa-openai_gpt-4o-latency.png",

@@ -5,7 +5,6 @@ Examples:
     python -m llmcompiler_graph.bench replay --questions 10 --output results.json
     python -m llmcompiler_graph.bench overhead
     python -m llmcompiler_graph.bench load --runs 200
-    python -m llmcompiler_graph.bench local           # the embedded local model, 50 questions
 """
 
 from __future__ import annotations
@@ -16,46 +15,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from llmcompiler_graph.bench.load import run_load
 from llmcompiler_graph.bench.overhead import format_overhead, run_overhead_benchmark
 from llmcompiler_graph.bench.replay import main_replay
 
 
-def _run_local(questions: int | None, max_replans: int) -> dict[str, Any]:
-    from llmcompiler_graph.bench.local import (
-        format_local_report,
-        load_local_questions,
-        run_local_benchmark,
-        summarize,
-    )
-    from llmcompiler_graph.local_model import LOCAL_MODEL_NAME, load_local_model
-
-    items = load_local_questions(questions)
-    print(f"Local model: {len(items)} questions, LLMCompiler then ReAct on each, one at a time.\n")
-
-    def progress(number: int, total: int, record: dict[str, Any]) -> None:
-        outcome = f"{record['seconds']:.1f} s" if record["completed"] else f"FAILED {record['error']}"
-        verdict = "correct" if record["correct"] else "wrong"
-        answer = str(record.get("answer", ""))[:60].replace("\n", " ")
-        print(f"[{number}/{total}] {record['system']:<11} {outcome:>8} {verdict:<7} {answer!r}", flush=True)
-
-    records = asyncio.run(
-        run_local_benchmark(load_local_model(), items, max_replans=max_replans, progress=progress)
-    )
-    summary = summarize(records)
-    print("\n" + format_local_report(summary, LOCAL_MODEL_NAME))
-    return {"model": LOCAL_MODEL_NAME, "max_replans": max_replans, "summary": summary, "records": records}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument(
-        "which", nargs="?", choices=["all", "replay", "overhead", "load", "local"], default="all"
-    )
+    parser.add_argument("which", nargs="?", choices=["all", "replay", "overhead", "load"], default="all")
     parser.add_argument("--runs", type=int, default=200, help="concurrent runs for the load benchmark")
     parser.add_argument("--questions", type=int, help="questions per workload (replay: 5; local: all 50)")
     parser.add_argument("--max-replans", type=int, default=2, help="local: the agent's max_replans")
@@ -74,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Replay benchmark: every system runs the same tool calls on a replayed GPT-3.5-class model "
             "(no network, no API key).\n"
         )
-        report["replay"] = main_replay(args.questions or 5, args.time_scale, None, args.workloads)
+        report["replay"] = main_replay(args.questions, args.time_scale, None, args.workloads)
     if args.which in ("all", "overhead"):
         print("\nOverhead: plans of N independent no-op tasks, streamed, parsed and run through the graph.\n")
         rows = asyncio.run(run_overhead_benchmark(args.sizes))
@@ -91,8 +61,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(+{load['peak_rss_growth_mib']:.0f} MiB during the runs)"
         )
         report["load"] = load
-    if args.which == "local":
-        report["local"] = _run_local(args.questions, args.max_replans)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nWrote {args.output}")

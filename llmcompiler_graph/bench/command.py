@@ -120,7 +120,13 @@ def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageMode
 
 def run_report_command(args: argparse.Namespace, out: TextIO) -> int:
     """Run `llmcompiler-graph report`; returns the exit code."""
-    from llmcompiler_graph.bench.report import format_report, load_rows, save_plots, summarize_rows
+    from llmcompiler_graph.bench.report import (
+        format_plan_statistics,
+        format_report,
+        load_rows,
+        save_plots,
+        summarize_rows,
+    )
 
     missing = [str(p) for p in args.results if not p.exists()]
     if missing:
@@ -131,6 +137,8 @@ def run_report_command(args: argparse.Namespace, out: TextIO) -> int:
         print("llmcompiler-graph: the files hold no results", file=sys.stderr)
         return 1
     print(format_report(summarize_rows(rows)), file=out)
+    if plan_statistics := format_plan_statistics(rows):
+        print("\nLLMCompiler's plans:\n" + plan_statistics, file=out)
     if not args.no_plots:
         for path in save_plots(rows, args.plots):
             print(f"saved {path}", file=out)

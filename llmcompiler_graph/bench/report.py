@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["format_report", "load_rows", "save_plots", "summarize_rows"]
+__all__ = ["format_plan_statistics", "format_report", "load_rows", "save_plots", "summarize_rows"]
 
 _ORDER = {"llmcompiler": 0, "parallel-fc": 1, "react": 2}
 
@@ -64,6 +64,7 @@ def summarize_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "failed": len(group) - len(ok),
             "accuracy": sum(bool(r["correct"]) for r in group) / len(group),
             "mean_latency_s": _mean([r["latency_s"] for r in ok]),
+            "median_latency_s": statistics.median([r["latency_s"] for r in ok]) if ok else None,
             "mean_llm_calls": _mean([r["llm_calls"] for r in ok]),
             "mean_input_tokens": _mean([r["input_tokens"] for r in ok]),
             "mean_output_tokens": _mean([r["output_tokens"] for r in ok]),
@@ -100,9 +101,10 @@ def _cell(value: float | None, template: str) -> str:
 def format_report(summary: Sequence[dict[str, Any]]) -> str:
     """The summary as the paper's table (Markdown), one row per dataset, model and system."""
     lines = [
-        "| dataset | model | system | n | failed | accuracy | mean latency | speed-up vs ReAct "
-        "| LLM calls | tokens in / out | cost per question | token reduction | cost reduction |",
-        "|" + "---|" * 13,
+        "| dataset | model | system | n | failed | accuracy | mean latency | median latency "
+        "| speed-up vs ReAct | LLM calls | tokens in / out | cost per question | token reduction "
+        "| cost reduction |",
+        "|" + "---|" * 14,
     ]
     for s in summary:
         estimated = " (est.)" if s["tokens_estimated"] else ""
@@ -117,6 +119,7 @@ def format_report(summary: Sequence[dict[str, Any]]) -> str:
                     str(s["failed"]),
                     f"{100 * s['accuracy']:.1f}%",
                     _cell(s["mean_latency_s"], "{:.2f} s"),
+                    _cell(s["median_latency_s"], "{:.2f} s"),
                     _cell(s.get("speedup_vs_react"), "{:.2f}x"),
                     _cell(s["mean_llm_calls"], "{:.1f}"),
                     f"{_cell(s['mean_input_tokens'], '{:.0f}')} / {_cell(s['mean_output_tokens'], '{:.0f}')}"
@@ -127,6 +130,29 @@ def format_report(summary: Sequence[dict[str, Any]]) -> str:
                 ]
             )
             + " |"
+        )
+    return "\n".join(lines)
+
+
+def format_plan_statistics(rows: Sequence[dict[str, Any]]) -> str:
+    """LLMCompiler's plans per dataset and model: parsed, tasks, failures, replans, plan issues."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["system"] == "llmcompiler" and not row.get("error") and "tasks" in row:
+            groups[(row["dataset"], row["model"])].append(row)
+    if not groups:
+        return ""
+    lines = [
+        "| dataset | model | runs completed | first plan parsed into tasks | tasks (failed or skipped) "
+        "| tool calls | replans | plan issues |",
+        "|" + "---|" * 8,
+    ]
+    for (dataset, model), group in sorted(groups.items()):
+        lines.append(
+            f"| {dataset} | {model} | {len(group)} | {sum(r['first_plan_tasks'] > 0 for r in group)} "
+            f"| {sum(r['tasks'] for r in group)} ({sum(r['tasks_failed'] for r in group)}) "
+            f"| {sum(r['tool_calls'] for r in group)} | {sum(r['replans'] for r in group)} "
+            f"| {sum(r['plan_issues'] for r in group)} |"
         )
     return "\n".join(lines)
 

@@ -144,6 +144,10 @@ def make_system(
                 "tool_calls": sum(task["status"] in ("done", "error") for task in tasks),
                 "width": plan_width([task for task in tasks if task["plan_round"] == 0]),
                 "replans": state.get("replans", 0),
+                "tasks": len(tasks),
+                "first_plan_tasks": sum(task["plan_round"] == 0 for task in tasks),
+                "tasks_failed": sum(task["status"] in ("error", "skipped") for task in tasks),
+                "plan_issues": len(state.get("plan_issues", [])),
             }
 
         return run_llmcompiler
