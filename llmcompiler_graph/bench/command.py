@@ -63,6 +63,29 @@ def dataset_tools(
     return [search_tool] if dataset in ("hotpotqa", "movie") else [search_tool, math_tool]
 
 
+def _progress_bar(out: TextIO, total: int) -> Any:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(file=out),
+    )
+    bar.add_task("questions", total=total)
+    return bar
+
+
 def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageModelLike | None = None) -> int:
     """Run `llmcompiler-graph bench`; returns the exit code."""
     from llmcompiler_graph.bench.datasets import load_dataset
@@ -105,13 +128,26 @@ def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageMode
         file=out,
     )
 
+    bar = _progress_bar(out, len(questions)) if out.isatty() else None
+
     def progress(row: dict[str, Any], finished: int, total: int) -> None:
         verdict = (
             "FAILED " + str(row["error"])[:80] if row["error"] else ("correct" if row["correct"] else "wrong")
         )
-        print(f"[{finished}/{total}] {row['qid']}: {row['latency_s']:.2f} s, {verdict}", file=out, flush=True)
+        line = f"[{finished}/{total}] {row['qid']}: {row['latency_s']:.2f} s, {verdict}"
+        if bar is not None:
+            bar.console.print(line, markup=False, highlight=False)
+            bar.update(bar.task_ids[0], completed=finished, total=total)
+        else:
+            print(line, file=out, flush=True)
 
-    rows = asyncio.run(run_benchmark(settings, run, questions=questions, progress=progress))
+    if bar is not None:
+        bar.start()
+    try:
+        rows = asyncio.run(run_benchmark(settings, run, questions=questions, progress=progress))
+    finally:
+        if bar is not None:
+            bar.stop()
     skipped = len(questions) - len(rows)
     failed = sum(1 for r in rows if r["error"])
     print(f"ran {len(rows)} questions ({failed} failed), skipped {skipped} already in {args.out}", file=out)
