@@ -23,6 +23,10 @@ __all__ = [
     "JoinerDecisionEvent",
     "LLMCompilerEvent",
     "PlanFinishedEvent",
+    "PointExpandedEvent",
+    "RouteChosenEvent",
+    "SkeletonFinishedEvent",
+    "SkeletonPointEvent",
     "TaskFinishedEvent",
     "TaskParsedEvent",
     "TaskStartedEvent",
@@ -95,8 +99,56 @@ class JoinerDecisionEvent(TypedDict):
     time: float
 
 
+class SkeletonPointEvent(TypedDict):
+    """Skeleton-of-Thought: a point of the skeleton was parsed while the skeleton streamed."""
+
+    type: Literal["skeleton_point"]
+    index: int
+    """1-based position of the point."""
+    point: str
+    time: float
+
+
+class SkeletonFinishedEvent(TypedDict):
+    """Skeleton-of-Thought: the skeleton finished streaming."""
+
+    type: Literal["skeleton_finished"]
+    points: list[str]
+    fallback: bool
+    """True when the skeleton had too few points and a direct answer is given instead."""
+    time: float
+
+
+class PointExpandedEvent(TypedDict):
+    """Skeleton-of-Thought: one point's expansion ended (or failed)."""
+
+    type: Literal["point_expanded"]
+    index: int
+    error: str | None
+    duration: float
+    time: float
+
+
+class RouteChosenEvent(TypedDict):
+    """The auto agent's router chose how to answer the question."""
+
+    type: Literal["route_chosen"]
+    mode: Literal["direct", "skeleton", "tools"]
+    router: str
+    """Which router decided: `"prompted"` (the model) or `"trained"` (offline classifier)."""
+    time: float
+
+
 LLMCompilerEvent = (
-    TaskParsedEvent | PlanFinishedEvent | TaskStartedEvent | TaskFinishedEvent | JoinerDecisionEvent
+    TaskParsedEvent
+    | PlanFinishedEvent
+    | TaskStartedEvent
+    | TaskFinishedEvent
+    | JoinerDecisionEvent
+    | SkeletonPointEvent
+    | SkeletonFinishedEvent
+    | PointExpandedEvent
+    | RouteChosenEvent
 )
 
 

@@ -73,3 +73,26 @@ def test_dataset_plans_parse_and_the_joiner_prompt_keeps_the_format_and_drops_th
         assert calls and calls[-1].tool == "join"
     assert "Action: <action to take>" in kwargs["joiner_prompt"]
     assert "Mont Blanc" not in kwargs["joiner_prompt"]
+
+
+@pytest.mark.parametrize(
+    ("filename", "constant"),
+    [
+        ("sot_skeleton.txt", "SKELETON_PROMPT"),
+        ("sot_expand.txt", "EXPAND_PROMPT"),
+        ("sot_direct_answer.txt", "DIRECT_ANSWER_PROMPT"),
+        ("sot_router.txt", "ROUTER_PROMPT"),
+    ],
+)
+def test_skeleton_of_thought_prompt_files_equal_their_constants(filename: str, constant: str) -> None:
+    from llmcompiler_graph import sot_prompts
+
+    assert (PROMPTS_DIR / filename).read_text() == getattr(sot_prompts, constant)
+
+
+def test_skeleton_prompt_examples_parse_into_their_points() -> None:
+    from llmcompiler_graph.sot_parser import parse_skeleton
+    from llmcompiler_graph.sot_prompts import SKELETON_PROMPT
+
+    examples = SKELETON_PROMPT.split("Example:\n")[1:]
+    assert [len(parse_skeleton(e.split("Skeleton:\n")[1])) for e in examples] == [4, 4]
