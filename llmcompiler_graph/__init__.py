@@ -5,6 +5,7 @@ Example:
     >>> # builder = create_llmcompiler(model, tools); graph = builder.compile()
 """
 
+from llmcompiler_graph.auto import AutoAgentState, create_auto_agent
 from llmcompiler_graph.events import (
     JoinerDecisionEvent,
     LLMCompilerEvent,
@@ -32,10 +33,14 @@ from llmcompiler_graph.parser import (
     substitute_references,
 )
 from llmcompiler_graph.prompts import build_planner_prompt
+from llmcompiler_graph.router import needs_tools, suitable_for_skeleton
+from llmcompiler_graph.sot import SkeletonState, create_skeleton_of_thought
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskStatus
 from llmcompiler_graph.visualize import plot_task_timeline
 
 __all__ = [
+    "AutoAgentState",
+    "SkeletonState",
     "EXECUTE_TASK_NODE",
     "JOINER_NODE",
     "PLANNER_NODE",
@@ -56,12 +61,16 @@ __all__ = [
     "TaskStartedEvent",
     "TaskStatus",
     "build_planner_prompt",
+    "create_auto_agent",
     "create_llmcompiler",
+    "create_skeleton_of_thought",
+    "needs_tools",
     "parse_joiner_output",
     "parse_plan",
     "plot_task_timeline",
     "resolve_model",
     "substitute_references",
+    "suitable_for_skeleton",
 ]
 
 __version__ = "0.1.0"

@@ -1,0 +1,115 @@
+"""One agent that picks, per question, a direct answer, Skeleton-of-Thought, or the LLMCompiler agent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal
+
+from langchain_core.language_models import LanguageModelLike
+from langchain_core.messages import AIMessage, AnyMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.types import Command
+from typing_extensions import TypedDict
+
+from llmcompiler_graph.events import emit
+from llmcompiler_graph.graph import _Node, create_llmcompiler
+from llmcompiler_graph.planner import current_question, message_text
+from llmcompiler_graph.router import Mode, prompted_route, trained_route
+from llmcompiler_graph.sot import create_skeleton_of_thought
+from llmcompiler_graph.sot_prompts import DIRECT_ANSWER_PROMPT
+from llmcompiler_graph.toolset import ToolLike
+
+__all__ = ["AutoAgentState", "ROUTE_NODE", "create_auto_agent"]
+
+ROUTE_NODE = "route"
+MODE_NODES: dict[Mode, str] = {
+    "direct": "direct_answer",
+    "skeleton": "skeleton_of_thought",
+    "tools": "llmcompiler",
+}
+
+
+class AutoAgentState(TypedDict, total=False):
+    """State of the auto agent: the conversation and how the latest question was answered."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+    mode: Literal["direct", "skeleton", "tools"]
+    """The router's choice (`direct` also when Skeleton-of-Thought fell back to a direct answer)."""
+
+
+def create_auto_agent(
+    model: LanguageModelLike,
+    tools: Sequence[ToolLike] = (),
+    *,
+    router: Literal["trained", "prompted"] = "trained",
+    llmcompiler_options: dict[str, Any] | None = None,
+    skeleton_options: dict[str, Any] | None = None,
+) -> StateGraph[Any]:
+    r"""Build an agent that routes each question to the mode that suits it (uncompiled).
+
+    - `tools` (the LLMCompiler agent) for questions that need facts or calculations;
+    - `skeleton` (Skeleton-of-Thought) for answers made of independent points;
+    - `direct` for everything else.
+
+    The chosen mode is in the state (`mode`) and on the custom stream (`route_chosen`);
+    the Skeleton-of-Thought and LLMCompiler graphs run as subgraphs, so their own nodes
+    and events show in Studio and in `astream(..., subgraphs=True)`.
+
+    Args:
+        model: Chat model for every mode (and the prompted router).
+        tools: Tools for the LLMCompiler agent; with none, `tools` is never chosen.
+        router: `"trained"` (offline classifiers, no model call:
+            :func:`~llmcompiler_graph.router.suitable_for_skeleton` and
+            :func:`~llmcompiler_graph.router.needs_tools`) or `"prompted"` (the model picks).
+        llmcompiler_options: Keyword arguments for :func:`create_llmcompiler`.
+        skeleton_options: Keyword arguments for :func:`create_skeleton_of_thought`.
+
+    Raises:
+        ValueError: An unknown router.
+
+    Example:
+        >>> from llmcompiler_graph.testing import ScriptedChatModel
+        >>> model = ScriptedChatModel(responses=["1. Exercise\n2. Sleep", "Move daily.", "Rest well."])
+        >>> agent = create_auto_agent(model).compile()
+        >>> state = agent.invoke({"messages": [("user", "What are the best ways to stay healthy?")]})
+        >>> state["mode"], state["messages"][-1].content
+        ('skeleton', '1. Exercise: Move daily.\n2. Sleep: Rest well.')
+    """
+    if router not in ("trained", "prompted"):
+        msg = f"router must be 'trained' or 'prompted', got {router!r}"
+        raise ValueError(msg)
+    has_tools = bool(tools)
+
+    async def route(state: AutoAgentState, config: RunnableConfig) -> Command[Any]:
+        _, question_message = current_question(state.get("messages", []))
+        question = message_text(question_message) if question_message is not None else ""
+        if router == "trained":
+            mode = trained_route(question, tools_available=has_tools)
+        else:
+            mode = await prompted_route(model, question, tools_available=has_tools, config=config)
+        emit({"type": "route_chosen", "mode": mode, "router": router, "time": time.time()})
+        return Command(goto=MODE_NODES[mode], update={"mode": mode})
+
+    async def direct_answer(state: AutoAgentState, config: RunnableConfig) -> dict[str, Any]:
+        reply = await model.ainvoke([SystemMessage(DIRECT_ANSWER_PROMPT), *state.get("messages", [])], config)
+        text = reply if isinstance(reply, str) else message_text(reply)
+        return {"messages": [AIMessage(content=text)]}
+
+    destinations = tuple(MODE_NODES[mode] for mode in MODE_NODES if has_tools or mode != "tools")
+    builder: StateGraph[Any] = StateGraph(AutoAgentState)
+    builder.add_node(ROUTE_NODE, _Node(ROUTE_NODE, route), destinations=destinations)
+    builder.add_node(MODE_NODES["direct"], _Node(MODE_NODES["direct"], direct_answer))
+    builder.add_node(
+        MODE_NODES["skeleton"], create_skeleton_of_thought(model, **(skeleton_options or {})).compile()
+    )
+    if has_tools:
+        builder.add_node(
+            MODE_NODES["tools"], create_llmcompiler(model, tools, **(llmcompiler_options or {})).compile()
+        )
+    builder.add_edge(START, ROUTE_NODE)
+    for node in destinations:
+        builder.add_edge(node, END)
+    return builder
