@@ -5,6 +5,7 @@ Examples:
     python -m llmcompiler_graph.bench replay --questions 10 --output results.json
     python -m llmcompiler_graph.bench overhead
     python -m llmcompiler_graph.bench load --runs 200
+    python -m llmcompiler_graph.bench sot             # Skeleton-of-Thought vs plain vs router
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
-    parser.add_argument("which", nargs="?", choices=["all", "replay", "overhead", "load"], default="all")
+    parser.add_argument(
+        "which", nargs="?", choices=["all", "replay", "overhead", "load", "sot"], default="all"
+    )
     parser.add_argument("--runs", type=int, default=200, help="concurrent runs for the load benchmark")
     parser.add_argument("--questions", type=int, help="questions per workload (replay: 5; local: all 50)")
     parser.add_argument("--max-replans", type=int, default=2, help="local: the agent's max_replans")
@@ -61,6 +64,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"(+{load['peak_rss_growth_mib']:.0f} MiB during the runs)"
         )
         report["load"] = load
+    if args.which in ("all", "sot"):
+        from llmcompiler_graph.bench.sot_replay import main_sot
+
+        print("\nSkeleton-of-Thought: Vicuna-80 through plain decoding, SoT, eager SoT and the router.\n")
+        report["sot"] = main_sot()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nWrote {args.output}")

@@ -161,7 +161,8 @@ class ReplayChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    completions: list[CompletionSource] = Field(default_factory=list)
+    completions: list[Any] = Field(default_factory=list)
+    """Each a `CompletionSource`: text, an `AIMessage`, or a function of the prompt messages."""
     latency: LatencyProfile = GPT35_CLASS
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _next: int = PrivateAttr(default=0)
