@@ -21,18 +21,28 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
+from llmcompiler_graph.auto import create_auto_agent
 from llmcompiler_graph.cli import build_tools
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.models import resolve_model
+from llmcompiler_graph.sot import create_skeleton_of_thought
 
-__all__ = ["GRAPH_NAME", "MODEL_ENV_VAR", "build_graph", "make_graph", "model_and_tools"]
+__all__ = [
+    "GRAPH_NAME",
+    "MODEL_ENV_VAR",
+    "build_graph",
+    "make_auto_graph",
+    "make_graph",
+    "make_skeleton_graph",
+    "model_and_tools",
+]
 
 GRAPH_NAME = "llmcompiler"
 MODEL_ENV_VAR = "LLMCOMPILER_MODEL"
@@ -64,15 +74,22 @@ def model_and_tools(name: str | None = None) -> tuple[LanguageModelLike, list[Ba
         return _cache[name]
 
 
-def build_graph(model_name: str | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+GraphKind = Literal["llmcompiler", "skeleton_of_thought", "auto"]
+
+
+def build_graph(
+    model_name: str | None = None, kind: GraphKind = "llmcompiler"
+) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the Studio graph (blocking: may load the model on first use).
 
     Args:
         model_name: The model to run on; by default `$LLMCOMPILER_MODEL`, else
             :func:`~llmcompiler_graph.models.resolve_model`'s default.
+        kind: `llmcompiler` (the agent), `skeleton_of_thought` (SoT, no tools) or `auto`
+            (the trained router over a direct answer, SoT and the agent).
 
     Returns:
-        The compiled agent, named `llmcompiler`, without a checkpointer.
+        The compiled graph, named after `kind`, without a checkpointer.
 
     Raises:
         NoModelError: No model is configured or installed.
@@ -83,6 +100,10 @@ def build_graph(model_name: str | None = None) -> CompiledStateGraph[Any, Any, A
     """
     name = model_name or os.environ.get(MODEL_ENV_VAR) or None
     model, tools = model_and_tools(name)
+    if kind == "skeleton_of_thought":
+        return create_skeleton_of_thought(model).compile(name=kind)
+    if kind == "auto":
+        return create_auto_agent(model, tools).compile(name=kind)
     return create_llmcompiler(model, tools).compile(name=GRAPH_NAME)
 
 
@@ -103,3 +124,13 @@ async def make_graph(config: RunnableConfig | None = None) -> CompiledStateGraph
         NoModelError: No model is configured or installed.
     """
     return await asyncio.to_thread(build_graph)
+
+
+async def make_skeleton_graph(config: RunnableConfig | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The Skeleton-of-Thought graph for `langgraph.json` (see :func:`make_graph`)."""
+    return await asyncio.to_thread(build_graph, None, "skeleton_of_thought")
+
+
+async def make_auto_graph(config: RunnableConfig | None = None) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The auto agent (router + direct / SoT / LLMCompiler) for `langgraph.json` (see :func:`make_graph`)."""
+    return await asyncio.to_thread(build_graph, None, "auto")

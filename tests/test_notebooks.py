@@ -118,4 +118,10 @@ def test_the_quickstart_notebook_runs_offline_on_the_local_model(
     hosted = stdout(cell(notebook, "hosted"))
     assert "Skipped: OPENAI_API_KEY is not set" in hosted, hosted
 
+    side_by_side = stdout(cell(notebook, "sot"))
+    assert re.search(
+        r"^Skeleton-of-Thought \(\d+\.\d s, mode=(skeleton|direct), \d+ points\):", side_by_side, re.M
+    )
+    assert re.search(r"^Direct answer \(\d+\.\d s\):", side_by_side, re.M), side_by_side
+
     assert NOTEBOOK.read_bytes() == committed

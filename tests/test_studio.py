@@ -99,6 +99,29 @@ async def test_make_graph_honours_the_model_variable(
     assert scripted_studio == ["local"]
 
 
+async def test_the_skeleton_and_auto_factories_build_named_graphs_on_the_same_model(
+    scripted_studio: list[str | None],
+) -> None:
+    skeleton = await studio.make_skeleton_graph()
+    auto = await studio.make_auto_graph()
+    assert (skeleton.name, auto.name) == ("skeleton_of_thought", "auto")
+    assert {"skeleton", "expand_point", "assemble"} <= set(skeleton.nodes)
+    assert {"route", "direct_answer", "skeleton_of_thought", "llmcompiler"} <= set(auto.nodes)
+    assert skeleton.checkpointer is None and auto.checkpointer is None
+    state = await auto.ainvoke({"messages": [("user", QUESTION)]})  # routed to the tools
+    assert (state["mode"], state["messages"][-1].content) == ("tools", "238 m")
+    assert scripted_studio == [None]
+
+
+def test_langgraph_json_serves_the_three_graphs() -> None:
+    graphs = json.loads((ROOT / "langgraph.json").read_text())["graphs"]
+    assert {name: spec["path"].rsplit(":", 1)[1] for name, spec in graphs.items()} == {
+        "llmcompiler": "make_graph",
+        "skeleton_of_thought": "make_skeleton_graph",
+        "auto": "make_auto_graph",
+    }
+
+
 def test_importing_the_package_builds_nothing_and_skips_studio() -> None:
     code = "import sys, llmcompiler_graph; assert 'llmcompiler_graph.studio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
@@ -119,7 +142,7 @@ def test_langgraph_json_passes_the_cli_validation() -> None:
     from langgraph_cli.config import validate_config_file
 
     config = validate_config_file(ROOT / "langgraph.json")
-    assert list(config["graphs"]) == [GRAPH_ID]
+    assert list(config["graphs"]) == [GRAPH_ID, "skeleton_of_thought", "auto"]
 
 
 # --- a real `langgraph dev` ------------------------------------------------------------------
