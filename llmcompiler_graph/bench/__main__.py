@@ -30,8 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "which", nargs="?", choices=["all", "replay", "overhead", "load", "sot"], default="all"
     )
     parser.add_argument("--runs", type=int, default=200, help="concurrent runs for the load benchmark")
-    parser.add_argument("--questions", type=int, help="questions per workload (replay: 5; local: all 50)")
-    parser.add_argument("--max-replans", type=int, default=2, help="local: the agent's max_replans")
+    parser.add_argument("--questions", type=int, default=5, help="dataset questions per workload (default 5)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiply every latency (default 1.0)")
     parser.add_argument("--workloads", nargs="*", help="HotpotQA Movie ParallelQA Synthetic (default: all)")
     parser.add_argument(
