@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import io
 import os
 import re
 import sys
@@ -96,18 +97,23 @@ def _reply_format(messages: Sequence[BaseMessage]) -> _ReplyFormat | None:
 
 @contextlib.contextmanager
 def _native_stderr_captured() -> Iterator[Callable[[], str]]:
-    """Capture what native code writes to file descriptor 2 (llama.cpp warns even when quiet)."""
-    with tempfile.TemporaryFile() as sink:
+    """Capture what llama.cpp writes while loading (it warns even when quiet).
+
+    Native code writes to file descriptor 2; llama-cpp-python's log callback writes to
+    `sys.stderr`, which Jupyter replaces with its own stream, so both are redirected.
+    """
+    with tempfile.TemporaryFile() as sink, io.StringIO() as python_text:
         sys.stderr.flush()
         saved = os.dup(2)
         os.dup2(sink.fileno(), 2)
 
         def captured() -> str:
             sink.seek(0)
-            return sink.read().decode("utf-8", "replace")
+            return sink.read().decode("utf-8", "replace") + python_text.getvalue()
 
         try:
-            yield captured
+            with contextlib.redirect_stderr(python_text):
+                yield captured
         finally:
             os.dup2(saved, 2)
             os.close(saved)

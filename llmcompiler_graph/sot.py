@@ -15,6 +15,7 @@ point covers.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Awaitable
@@ -121,15 +122,23 @@ def _text(chunk: BaseMessage | str) -> str:
     return chunk if isinstance(chunk, str) else message_text(chunk)
 
 
+_NEXT_ITEM = re.compile(r"\n\s*(?:\d+[.)]|[-*])\s")
+_LEADING_NUMBER = re.compile(r"^\d+[.)]\s+")
+
+
 def _clean_expansion(text: str, point: str) -> str:
-    """The expansion without a repeated label or title, cut before any other point."""
+    r"""The expansion without a label, number or repeated title, cut before any list that follows.
+
+    Example:
+        >>> _clean_expansion("Expansion: 2. Limit screens: Stop phones early.\n3. Dark room", "Limit screens")
+        'Stop phones early.'
+    """
     text = text.strip()
-    for prefix in ("Expansion:", f"{point}:", point):
-        if text.startswith(prefix):
-            text = text[len(prefix) :].strip()
+    for prefix in ("Expansion:", None, f"{point}:", point):
+        text = _LEADING_NUMBER.sub("", text).strip() if prefix is None else text.removeprefix(prefix).strip()
     for marker in ("\nPoint ", "\nQuestion:", "\nExample:", "\n\n"):
         text = text.split(marker, 1)[0]
-    return text.strip()
+    return _NEXT_ITEM.split(text, maxsplit=1)[0].strip()
 
 
 def create_skeleton_of_thought(

@@ -106,6 +106,10 @@ def test_benchmark_command_writes_its_json(tmp_path: Path, capsys: pytest.Captur
         "--sizes",
         "10",
         "20",
+        "--runs",
+        "20",
+        "--sot-questions",
+        "2",
     ]
     assert bench_main([*args, "--output", str(output)]) == 0
     report = json.loads(output.read_text())
@@ -115,3 +119,5 @@ def test_benchmark_command_writes_its_json(tmp_path: Path, capsys: pytest.Captur
     printed = capsys.readouterr().out
     assert "| HotpotQA | 1 |" in printed
     assert "Linear fit" in printed
+    assert {row["system"] for row in report["sot"]["rows"]} == {"plain", "sot", "sot-eager", "router"}
+    assert {row["qid"] for row in report["sot"]["rows"]} == {1, 2}

@@ -76,3 +76,21 @@ def test_the_math_translation_is_primed_and_cut_after_its_expression_line() -> N
 def test_a_plain_question_is_neither_primed_nor_cut() -> None:
     model = scripted_local_model(["Paris", "\nQuestion: next"])
     assert model.invoke("Capital of France?").content == "Paris\nQuestion: next"
+
+
+def test_loading_chatter_on_native_and_python_stderr_is_captured_not_shown(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import os
+    import sys
+
+    from llmcompiler_graph.local_model import _native_stderr_captured
+
+    with _native_stderr_captured() as captured:
+        os.write(2, b"native: using full-size SWA cache\n")
+        print("python: log callback", file=sys.stderr)
+        text = captured()
+    assert "native: using full-size SWA cache" in text
+    assert "python: log callback" in text
+    print("after", file=sys.stderr)
+    assert capfd.readouterr().err == "after\n"

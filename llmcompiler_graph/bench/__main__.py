@@ -31,6 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--runs", type=int, default=200, help="concurrent runs for the load benchmark")
     parser.add_argument("--questions", type=int, default=5, help="dataset questions per workload (default 5)")
+    parser.add_argument(
+        "--sot-questions",
+        type=int,
+        default=None,
+        help="Vicuna-80 questions for the SoT benchmark (default all)",
+    )
     parser.add_argument("--time-scale", type=float, default=1.0, help="multiply every latency (default 1.0)")
     parser.add_argument("--workloads", nargs="*", help="HotpotQA Movie ParallelQA Synthetic (default: all)")
     parser.add_argument(
@@ -67,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from llmcompiler_graph.bench.sot_replay import main_sot
 
         print("\nSkeleton-of-Thought: Vicuna-80 through plain decoding, SoT, eager SoT and the router.\n")
-        report["sot"] = main_sot()
+        report["sot"] = main_sot(args.sot_questions, args.time_scale)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nWrote {args.output}")

@@ -200,9 +200,15 @@ def format_sot_table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main_sot(limit: int | None = None) -> dict[str, Any]:
-    """Run and print (used by `python -m llmcompiler_graph.bench sot`)."""
-    rows = asyncio.run(run_sot_benchmark(limit))
+def main_sot(limit: int | None = None, time_scale: float = 1.0) -> dict[str, Any]:
+    """Run and print (used by `python -m llmcompiler_graph.bench sot`).
+
+    Args:
+        limit: The first `limit` Vicuna-80 questions (all 80 when None).
+        time_scale: Multiplies every replayed latency (below 1.0 for quick smoke runs).
+    """
+    latency = GPT35_CLASS.scaled(time_scale)
+    rows = asyncio.run(run_sot_benchmark(limit, latency))
     print()
     print(format_sot_table(rows))
-    return {"latency_profile": GPT35_CLASS.__dict__, "rows": rows}
+    return {"latency_profile": latency.__dict__, "time_scale": time_scale, "rows": rows}
