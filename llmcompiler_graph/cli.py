@@ -99,17 +99,20 @@ class _Printer:
                 self.console = None
         self.start = time.perf_counter()
         self.plan_open = False
-        self.mid_line = False
+        self.partial_plan_line = ""
+        """Streamed plan text after the last newline: shown live in a terminal, held back
+        when piped, so task lines printed meanwhile never split a plan line."""
 
     def _line(self, text: str, style: str = "") -> None:
-        if self.mid_line:  # a streamed plan line is still open: end it first
-            self.out.write("\n")
-            self.mid_line = False
+        if self.console is not None and self.partial_plan_line:
+            self.out.write("\r\x1b[K")  # take the unfinished plan line off the screen
         if self.console is not None:
             self.console.print(text, style=style or None, markup=False)
         else:
             self.out.write(text + "\n")
-            self.out.flush()
+        if self.console is not None and self.partial_plan_line:
+            self.out.write(self.partial_plan_line)  # and put it back below
+        self.out.flush()
 
     def header(self, model_name: str, question: str) -> None:
         self._line(f"Model: {model_name}", "dim")
@@ -122,15 +125,25 @@ class _Printer:
         if not self.plan_open:
             self._line("Plan (streaming):", "bold")
             self.plan_open = True
-        self.out.write(text)
+        *complete, self.partial_plan_line = (self.partial_plan_line + text).split("\n")
+        if self.console is not None:
+            shown = "\r\x1b[K" + "".join(line + "\n" for line in complete) + self.partial_plan_line
+            self.out.write(shown)
+        else:
+            self.out.write("".join(line + "\n" for line in complete))
         self.out.flush()
-        if text:
-            self.mid_line = not text.endswith("\n")
+
+    def end_plan(self) -> None:
+        if self.partial_plan_line:
+            line, self.partial_plan_line = self.partial_plan_line, ""
+            self.out.write(("\r\x1b[K" if self.console is not None else "") + line + "\n")
+            self.out.flush()
+        self.plan_open = False
 
     def event(self, event: dict[str, Any]) -> None:
         kind = event["type"]
         if kind == "plan_finished":
-            self.plan_open = False
+            self.end_plan()
             for issue in event["issues"]:
                 self._line(f"{self.clock()} plan issue: {issue}", "yellow")
         elif kind == "task_started":
@@ -148,6 +161,7 @@ class _Printer:
             self._line(f"{self.clock()} joiner: {event['action']} ({event['content'][:200]})", "magenta")
 
     def answer(self, text: str) -> None:
+        self.end_plan()
         self._line(f"\nAnswer: {text}", "bold green")
 
 
