@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from llmcompiler_graph.state import Task
 
-__all__ = ["Batch", "BatchRegistry", "run_sync"]
+__all__ = ["Batch", "BatchRegistry", "in_sync_run", "run_sync"]
 
 T = TypeVar("T")
 
@@ -201,6 +201,14 @@ class BatchRegistry:
         return len(self._batches)
 
 
+_SYNC_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("llmcompiler_sync_run", default=False)
+
+
+def in_sync_run() -> bool:
+    """Whether the current node runs for a synchronous call (`invoke`, `stream`, `batch`)."""
+    return _SYNC_RUN.get()
+
+
 _THREAD_NAME = "llmcompiler-graph-sync"
 _background_loop: asyncio.AbstractEventLoop | None = None
 _background_lock = threading.Lock()
@@ -235,6 +243,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         msg = "a synchronous graph call was made from inside an async node or tool; use ainvoke/astream there"
         raise RuntimeError(msg)
     context = contextvars.copy_context()
+    context.run(_SYNC_RUN.set, True)
     result: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def start() -> None:

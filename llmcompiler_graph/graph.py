@@ -133,11 +133,13 @@ def create_llmcompiler(
             no limit.
         eager: Start each task the moment its plan line is parsed, while the planner
             is still streaming. `"auto"` (the default) does so unless the run has a
-            checkpointer, where tasks start once the plan is complete so that every
-            finished tool call is saved before anything can be lost in a crash.
-            `True` always dispatches eagerly (a crash during plan streaming then
-            repeats the tool calls started during it); `False` never does. Results
-            are the same either way.
+            checkpointer, where tasks start once the plan is complete (so that
+            `interrupt_after=["planner"]` reviews a plan before anything runs).
+            `True` always dispatches eagerly; with a checkpointer in an async run
+            (`ainvoke`/`astream`, the LangGraph server) the plan stream and every tool
+            call are saved as they finish, so a resumed run repeats neither (in a sync
+            run they are saved when the planner's step ends). `False` never does.
+            Results are the same either way.
         max_tasks_per_plan: Most actions one plan may run; later actions are dropped
             (and the planner stops streaming), reported to the joiner. `None`: no limit.
         max_plan_tokens: Most streamed chunks (about one token each for most providers)

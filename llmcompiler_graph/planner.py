@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import time
 import uuid
-from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -16,9 +18,16 @@ from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
 from langgraph.types import Overwrite
 
+from llmcompiler_graph.durable import PlanStreamRecord, run_plan_stream, run_tool, same_call
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.execution import Batch, BatchRegistry
-from llmcompiler_graph.executor import EXECUTE_TASK_NODE, TaskRunner, remember_finished_calls, skipped
+from llmcompiler_graph.execution import Batch, BatchRegistry, in_sync_run
+from llmcompiler_graph.executor import (
+    EXECUTE_TASK_NODE,
+    TaskRunner,
+    finished,
+    remember_finished_calls,
+    skipped,
+)
 from llmcompiler_graph.parser import (
     ParsedCall,
     PlanEnd,
@@ -208,9 +217,10 @@ def make_planner(
     With eager dispatch, each task also starts running the moment its line is parsed (in
     a batch of this planner step that the scheduler then hands to the task nodes), so
     tool calls overlap with the rest of the plan still streaming. `"auto"` dispatches
-    eagerly unless the run has a checkpointer: LangGraph saves a task node's result as
-    soon as it returns, but a node's writes only when it ends, so tool calls made during
-    the planner step could be lost (and repeated) if the process died mid-plan.
+    eagerly unless the run has a checkpointer. With a checkpointer, `True` and an async
+    run, the plan stream and the tool calls run as LangGraph tasks of this step
+    (:mod:`llmcompiler_graph.durable`), saved as they finish, and the planner returns
+    their outcomes itself.
     """
 
     async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
@@ -238,11 +248,15 @@ def make_planner(
 
         builder = PlanBuilder(tools, earlier, plan_round, max_tasks=max_tasks_per_plan)
         parser = StreamingPlanParser()
-        start_eagerly = eager is True or (eager == "auto" and not has_checkpointer(config))
+        checkpointed = has_checkpointer(config)
+        durable = checkpointed and eager is True and not in_sync_run()
+        start_eagerly = eager is True or (eager == "auto" and not checkpointed)
         execution_id = uuid.uuid4().hex if start_eagerly else None
         batch = registry.open(execution_id) if execution_id is not None else None
         if batch is not None:
             remember_finished_calls(batch, earlier)
+        planner_context = contextvars.copy_context()
+        settling: list[asyncio.Future[Task]] = []
 
         held: set[int] = set()
         # Tools started here run inside the planner's step; label their callbacks (and so
@@ -250,6 +264,15 @@ def make_planner(
         task_config = merge_configs(
             config, {"metadata": {"langgraph_node": EXECUTE_TASK_NODE, "llmcompiler_eager": True}}
         )
+
+        async def settle(task: Task, saved: Awaitable[Task | None], run: Callable[[], Awaitable[Task | None]],
+                         batch: Batch) -> Task:  # fmt: skip
+            record = await saved
+            if not same_call(record, task):  # saved for another plan's task at this position
+                record = await run()
+            final = record if record is not None else finished(task, status="error", error="not run")
+            batch.publish(final)
+            return final
 
         def dispatch_now(task: Task, batch: Batch) -> None:
             if task["status"] != "pending":
@@ -267,7 +290,14 @@ def make_planner(
                 batch.publish(record)
                 return
             known = {d: earlier[d]["result"] for d in task["dependencies"] if d in earlier}
-            batch.start(task["idx"], runner.run(task, known, batch, task_config, deadline))
+            run = functools.partial(runner.run, task, known, batch, task_config, deadline)
+            if durable:
+                # Started in the planner's own context, whichever task parsed the line, so
+                # LangGraph numbers the saved tool runs in plan order.
+                saved = planner_context.run(run_tool, run)
+                settling.append(asyncio.ensure_future(settle(task, saved, run, batch)))
+            else:
+                batch.start(task["idx"], run())
 
         def consume(items: list[PlanItem]) -> None:
             for item in items:
@@ -289,35 +319,66 @@ def make_planner(
                 if batch is not None:
                     dispatch_now(task, batch)
 
-        stream = model.astream(prompt, config)
-        tokens = 0
-        try:
+        chunks_read = 0
+
+        def read(text: str) -> bool:
+            """Parse one streamed chunk; whether to stop reading."""
+            nonlocal chunks_read
+            consume(parser.feed(text))
+            chunks_read += 1
+            if parser.done or builder.full:
+                return True  # stop paying for tokens the plan will not use
+            if max_plan_tokens is not None and chunks_read >= max_plan_tokens:
+                builder.issues.append(
+                    f"the plan was cut after max_plan_tokens={max_plan_tokens} streamed tokens"
+                )
+                return True
+            return False
+
+        async def stream_plan() -> PlanStreamRecord:
+            chunks: list[str] = []
+            stream = model.astream(prompt, config)
             try:
                 async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
                     async for chunk in stream:
-                        consume(parser.feed(chunk if isinstance(chunk, str) else message_text(chunk)))
-                        tokens += 1
-                        if parser.done or builder.full:
-                            break  # stop paying for tokens the plan will not use
-                        if max_plan_tokens is not None and tokens >= max_plan_tokens:
-                            builder.issues.append(
-                                f"the plan was cut after max_plan_tokens={max_plan_tokens} streamed tokens"
-                            )
+                        text = chunk if isinstance(chunk, str) else message_text(chunk)
+                        chunks.append(text)
+                        if read(text):
                             break
             except TimeoutError:
-                builder.issues.append("the run deadline (run_timeout) was reached while the plan streamed")
+                return PlanStreamRecord(chunks=chunks, timed_out=True)
             finally:
                 close = getattr(stream, "aclose", None)
                 if close is not None:
                     await close()
+            return PlanStreamRecord(chunks=chunks, timed_out=False)
+
+        try:
+            if durable:
+                streamed = await run_plan_stream(stream_plan)
+                if chunks_read == 0:  # the stream was saved before a crash: read it again
+                    for text in streamed["chunks"]:
+                        if read(text):
+                            break
+            else:
+                streamed = await stream_plan()
+            if streamed["timed_out"]:
+                builder.issues.append("the run deadline (run_timeout) was reached while the plan streamed")
             if builder.full and not parser.done:
                 builder.note_truncated()
             consume(parser.finish())
+            for record in await asyncio.gather(*settling):
+                builder.tasks[record["idx"]] = record
         except BaseException:
+            for pending_settle in settling:
+                pending_settle.cancel()
             if execution_id is not None:
                 registry.discard(execution_id)
             raise
-        if execution_id is not None:
+        if durable:
+            registry.discard(execution_id)
+            execution_id = None  # every task started here has finished; nothing to claim
+        elif execution_id is not None:
             registry.expect_claim(execution_id)
         issues = builder.close()
         emit(

@@ -4,6 +4,9 @@ Used by test_durability.py, which SIGKILLs the first process mid-plan. Every too
 is appended (and fsynced) to a log so the test can see which process ran what.
 
     python tests/durability_worker.py run|resume LOG DB PLAN
+
+Plans starting with `eager-` run with `eager=True`: tools start while the plan streams
+(one chunk every STREAM_DELAY_S seconds), so the kill can land in the planner's own step.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ PLANS = {
     "finished-dependant": '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()',
     # Task 3 is still running at the kill: on resume it must get $1 from the checkpoint.
     "running-dependant": '1. search("fast")\n2. search("slow")\n3. search("slow after $1")\n4. join()',
+    # Killed while the plan still streams: $1 and $3 have finished, $2 runs, the plan goes on.
+    "eager-mid-plan": '1. search("fast")\n2. search("slow")\n3. search("after $1")\n'
+    "Thought: " + "still planning " * 60 + "\n4. join()",
+    # Killed after the plan has streamed, while $2 still runs (all in the planner's step).
+    "eager-after-plan": '1. search("fast")\n2. search("slow")\n3. search("after $1")\n4. join()',
 }
+STREAM_DELAY_S = 0.02
 SECOND_PLAN = '5. search("again $1")\n6. join()<END_OF_PLAN>'
 
 
@@ -47,7 +56,9 @@ async def search(query: str) -> str:
 def respond(messages: Any) -> str:
     system, last = str(messages[0].content), str(messages[-1].content)
     if system.startswith("Given a user query"):
-        return SECOND_PLAN if "The previous plan(s)" in last else PLANS[sys.argv[4]]
+        replan = "The previous plan(s)" in last
+        log("plan", "second" if replan else "first")
+        return SECOND_PLAN if replan else PLANS[sys.argv[4]]
     if "5. search" not in last:
         return "Thought: one more lookup.\nAction: Replan(look again, reusing $1)"
     observations = [
@@ -57,9 +68,12 @@ def respond(messages: Any) -> str:
 
 
 async def main(mode: str) -> None:
-    model = ScriptedChatModel(responses=[respond] * 10)
+    eager = sys.argv[4].startswith("eager-")
+    model = ScriptedChatModel(responses=[respond] * 10, token_delay=STREAM_DELAY_S if eager else 0.0)
     async with AsyncSqliteSaver.from_conn_string(sys.argv[3]) as saver:
-        graph = create_llmcompiler(model, [search]).compile(checkpointer=saver)
+        graph = create_llmcompiler(model, [search], eager=True if eager else "auto").compile(
+            checkpointer=saver
+        )
         inputs = {"messages": [("user", "Look things up.")]} if mode == "run" else None
         state = await graph.ainvoke(inputs, THREAD)
         print(json.dumps({"answer": state["messages"][-1].content, "pid": os.getpid()}))

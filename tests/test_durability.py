@@ -96,3 +96,56 @@ def test_sigkilled_run_resumes_from_sqlite_without_repeating_finished_tools(
     # Only calls that had not returned run again; the replan reuses $1 from before the crash.
     assert started_after == repeated_after
     assert not finished_before & set(started_after)
+
+
+def test_eager_run_killed_while_the_plan_streams_keeps_the_tool_results_that_came_in(tmp_path: Path) -> None:
+    plan = "eager-mid-plan"
+    reference = run_to_end("run", tmp_path / "reference.log", tmp_path / "reference.sqlite", plan)
+
+    log, db = tmp_path / "calls.log", tmp_path / "checkpoints.sqlite"
+    first = start("run", log, db, plan)
+    wait_for(log, "start", "slow")
+    wait_for(log, "end", "after found<fast>")
+    wait_for_saved_result(db, "found<after found<fast>>")
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    before = entries(log)
+    killed_pid = before[0]["pid"]
+    # The kill landed in the planner's own step: the plan had not finished streaming.
+    assert not any(e["event"] == "plan" and e["query"] == "second" for e in before)
+
+    resumed = run_to_end("resume", log, db, plan)
+
+    assert resumed["answer"] == reference["answer"]
+    after = [e for e in entries(log) if e["pid"] != killed_pid]
+    started_after = sorted(str(e["query"]) for e in after if e["event"] == "start")
+    assert started_after == ["again found<fast>", "slow"]  # $1 and $3 were not called again
+    plans_after = [e["query"] for e in after if e["event"] == "plan"]
+    assert plans_after == ["first", "second"]  # the unfinished plan stream was asked for again
+
+
+def test_eager_run_killed_after_the_plan_streamed_asks_the_model_for_that_plan_only_once(
+    tmp_path: Path,
+) -> None:
+    plan = "eager-after-plan"
+    reference = run_to_end("run", tmp_path / "reference.log", tmp_path / "reference.sqlite", plan)
+
+    log, db = tmp_path / "calls.log", tmp_path / "checkpoints.sqlite"
+    first = start("run", log, db, plan)
+    wait_for(log, "start", "slow")
+    wait_for_saved_result(db, "found<after found<fast>>")
+    wait_for_saved_result(db, "join()")  # the recorded plan stream
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    before = entries(log)
+    killed_pid = before[0]["pid"]
+    assert "slow" not in {e["query"] for e in before if e["event"] == "end"}
+
+    resumed = run_to_end("resume", log, db, plan)
+
+    assert resumed["answer"] == reference["answer"]
+    after = [e for e in entries(log) if e["pid"] != killed_pid]
+    assert sorted(str(e["query"]) for e in after if e["event"] == "start") == ["again found<fast>", "slow"]
+    assert [e["query"] for e in after if e["event"] == "plan"] == [
+        "second"
+    ]  # the first plan came from the save

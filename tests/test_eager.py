@@ -10,7 +10,9 @@ import pytest
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
 
+from llmcompiler_graph import create_llmcompiler
 from llmcompiler_graph.testing import ScriptedChatModel
 from tests.conftest import FINISH, ToolLog, build, hanging_tool, last_text, question, scripted
 
@@ -140,3 +142,93 @@ async def test_a_tools_own_model_call_streams_as_the_task_nodes_not_the_planners
     assert "Expression" not in streamed_by_planner
     assert "math" in streamed_by_planner
     assert nodes_by_text["Expression:"] == {"execute_task"}
+
+
+def thread(name: str = "eager") -> dict[str, Any]:
+    return {"configurable": {"thread_id": name}}
+
+
+def durable(model: ScriptedChatModel, tools: list[Any]) -> Any:
+    """Eager dispatch with a checkpointer: the planner's tool calls are saved as they finish."""
+    return create_llmcompiler(model, tools, eager=True).compile(checkpointer=InMemorySaver())
+
+
+async def test_with_a_checkpointer_eager_tasks_still_start_while_the_plan_streams(log: ToolLog) -> None:
+    model = scripted(PLAN, FINISH.format(answer="x"), token_delay=0.01)
+    graph = durable(model, [log.search_tool(), explode])
+    events, saved_by = [], set()
+    async for mode, item in graph.astream(question(), thread(), stream_mode=["custom", "updates"]):
+        if mode == "custom":
+            events.append(item)
+        else:
+            saved_by |= set(item)
+    kinds = [(e["type"], e.get("idx")) for e in events]
+    assert kinds.index(("task_started", 1)) < kinds.index(("plan_finished", None))
+    assert kinds.index(("task_finished", 1)) < kinds.index(("plan_finished", None))
+    assert {"plan_stream", "execute_task", "planner"} <= saved_by  # saved as LangGraph tasks of the step
+
+
+@pytest.mark.parametrize("token_delay", [0.0, 0.005])
+async def test_with_a_checkpointer_eager_results_are_those_of_a_run_without_one(token_delay: float) -> None:
+    outcomes = []
+    for graph_of in (durable, lambda m, t: build(m, t, eager=True)):
+        log = ToolLog()
+        model = scripted(PLAN, FINISH.format(answer="same"), token_delay=token_delay)
+        state = await graph_of(model, [log.search_tool(latency=0.01), explode]).ainvoke(question(), thread())
+        outcomes.append((comparable(state), state["messages"][-1].content, sorted(log.names()), model.calls))
+    assert outcomes[0] == outcomes[1]
+
+
+async def test_with_a_checkpointer_an_eager_replan_reuses_earlier_results(log: ToolLog) -> None:
+    model = scripted(
+        '1. search("a")\n2. explode()\n3. join()<END_OF_PLAN>',
+        "Thought: more.\nAction: Replan(combine)",
+        '3. search("$1 again")\n4. search("$2 again")\n5. join()<END_OF_PLAN>',
+        FINISH.format(answer="ok"),
+        token_delay=0.005,
+    )
+    state = await durable(model, [log.search_tool(), explode]).ainvoke(question(), thread())
+    assert state["tasks"][3]["resolved_args"] == {"query": "result for a again"}
+    assert state["tasks"][4]["status"] == "skipped"
+    assert [a["query"] for a in log.args_of("search")] == ["a", "result for a again"]
+
+
+async def test_with_a_checkpointer_a_planner_failure_cancels_the_tasks_it_started(log: ToolLog) -> None:
+    hang, cancelled = hanging_tool()
+    graph = durable(FailingMidStream(responses=["unused"]), [hang, log.search_tool()])
+    with pytest.raises(ConnectionError, match="stream dropped"):
+        await graph.ainvoke(question(), thread())
+    await asyncio.wait_for(cancelled.wait(), timeout=2)
+
+
+async def test_with_a_checkpointer_plan_tokens_stream_as_the_planners_and_tool_calls_as_task_nodes() -> None:
+    from llmcompiler_graph.tools import make_math_tool
+
+    model = scripted(
+        '1. math("how much is two and two")\n2. join()<END_OF_PLAN>',
+        "Expression: 2 + 2",
+        FINISH,
+        token_delay=0.001,
+    )
+    graph = durable(model, [make_math_tool(model)])
+    nodes_by_text: dict[str, set[str]] = {}
+    async for chunk, metadata in graph.astream(question(), thread(), stream_mode="messages"):
+        nodes_by_text.setdefault(str(chunk.content), set()).add(metadata["langgraph_node"])
+    assert nodes_by_text['math("how'] == {"planner"}
+    assert nodes_by_text["Expression:"] == {"execute_task"}
+
+
+def test_sync_invoke_with_a_checkpointer_dispatches_eagerly_without_saving_mid_plan(log: ToolLog) -> None:
+    model = scripted(PLAN, FINISH.format(answer="x"), token_delay=0.01)
+    graph = durable(model, [log.search_tool(), explode])
+    events = list(graph.stream(question(), thread(), stream_mode="custom"))
+    kinds = [(e["type"], e.get("idx")) for e in events]
+    assert kinds.index(("task_started", 1)) < kinds.index(("plan_finished", None))
+    assert graph.get_state(thread()).values["messages"][-1].content == "x"
+
+
+def test_the_saved_tasks_are_named_as_studio_shows_them() -> None:
+    from llmcompiler_graph.durable import PLAN_STREAM_TASK, execute_task, plan_stream
+    from llmcompiler_graph.executor import EXECUTE_TASK_NODE
+
+    assert (plan_stream.__name__, execute_task.__name__) == (PLAN_STREAM_TASK, EXECUTE_TASK_NODE)
