@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from llmcompiler_graph.bench.__main__ import main as bench_main
+from llmcompiler_graph.bench.durable import DURABLE_SYSTEMS
 from llmcompiler_graph.bench.overhead import bare_fan_out_seconds, format_overhead, llmcompiler_seconds
 from llmcompiler_graph.bench.replay import run_question
 from llmcompiler_graph.bench.replay_model import (
@@ -121,3 +122,6 @@ def test_benchmark_command_writes_its_json(tmp_path: Path, capsys: pytest.Captur
     assert "Linear fit" in printed
     assert {row["system"] for row in report["sot"]["rows"]} == {"plain", "sot", "sot-eager", "router"}
     assert {row["qid"] for row in report["sot"]["rows"]} == {1, 2}
+    durable_systems = {(row["workload"], row["system"]) for row in report["durable"]}
+    assert durable_systems == {("HotpotQA", system) for system in DURABLE_SYSTEMS}
+    assert "| HotpotQA | 1 | " in printed.split("Durability:")[1]

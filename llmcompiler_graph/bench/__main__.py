@@ -6,6 +6,7 @@ Examples:
     python -m llmcompiler_graph.bench overhead
     python -m llmcompiler_graph.bench load --runs 200
     python -m llmcompiler_graph.bench sot             # Skeleton-of-Thought vs plain vs router
+    python -m llmcompiler_graph.bench durable         # what a SQLite checkpointer costs, eager or not
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument(
-        "which", nargs="?", choices=["all", "replay", "overhead", "load", "sot"], default="all"
+        "which", nargs="?", choices=["all", "replay", "overhead", "load", "sot", "durable"], default="all"
     )
     parser.add_argument("--runs", type=int, default=200, help="concurrent runs for the load benchmark")
     parser.add_argument("--questions", type=int, default=5, help="dataset questions per workload (default 5)")
@@ -74,6 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print("\nSkeleton-of-Thought: Vicuna-80 through plain decoding, SoT, eager SoT and the router.\n")
         report["sot"] = main_sot(args.sot_questions, args.time_scale)
+    if args.which in ("all", "durable"):
+        from llmcompiler_graph.bench.durable import format_durable_table, run_durable_benchmark
+        from llmcompiler_graph.bench.replay_model import GPT35_CLASS
+
+        print(
+            "\nDurability: eager dispatch without a checkpointer, and with SQLite (eager='auto' and True).\n"
+        )
+        durable_rows = asyncio.run(
+            run_durable_benchmark(
+                args.questions, GPT35_CLASS.scaled(args.time_scale), args.time_scale, args.workloads
+            )
+        )
+        print()
+        print(format_durable_table(durable_rows))
+        report["durable"] = durable_rows
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2))
     print(f"\nWrote {args.output}")

@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
+from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from llmcompiler_graph.bench.replay_model import LatencyProfile, ReplayChatModel, count_tokens
 from llmcompiler_graph.bench.workloads import Question, Step
@@ -210,18 +213,28 @@ def critical_path_limit(
 
 
 async def run_llmcompiler(
-    question: Question, latency: LatencyProfile, time_scale: float, *, eager: bool
+    question: Question,
+    latency: LatencyProfile,
+    time_scale: float,
+    *,
+    eager: bool,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
 ) -> RunResult:
-    """Run LLMCompiler on one question; also compute its critical-path limit."""
+    """Run LLMCompiler on one question; also compute its critical-path limit.
+
+    With a `checkpointer`, the run saves checkpoints on a fresh thread (and `eager=True`
+    then takes the durable eager path).
+    """
     plan = plan_text(question)
     model = ReplayChatModel(completions=[plan, joiner_text(question)], latency=latency)
     tools = _Tools(question, time_scale)
-    graph = create_llmcompiler(model, tools.tools, eager=eager).compile()
+    graph = create_llmcompiler(model, tools.tools, eager=eager).compile(checkpointer=checkpointer)
+    thread: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
     parsed_at: dict[int, float] = {}
     delays: list[float] = []
     answer = ""
     started = time.perf_counter()
-    stream = graph.astream({"messages": [("user", question.text)]}, stream_mode=["custom", "values"])
+    stream = graph.astream({"messages": [("user", question.text)]}, thread, stream_mode=["custom", "values"])
     async for mode, item in stream:
         payload: Any = item
         if mode == "custom":
@@ -234,7 +247,8 @@ async def run_llmcompiler(
     elapsed = time.perf_counter() - started
     planner, joiner = model.records
     return RunResult(
-        system="LLMCompiler" if eager else "LLMCompiler (no eager)",
+        system=("LLMCompiler" if eager else "LLMCompiler (no eager)")
+        + (" + checkpointer" if checkpointer else ""),
         latency_s=elapsed,
         llm_calls=len(model.records),
         input_tokens=sum(r.prompt_tokens for r in model.records),
