@@ -38,10 +38,12 @@ class PlanStreamRecord(TypedDict):
 
 
 async def plan_stream(stream: Callable[[], Awaitable[PlanStreamRecord]]) -> PlanStreamRecord:
+    """The body of the saved plan-stream task: stream, parse and dispatch, return the record."""
     return await stream()
 
 
 async def execute_task(run: Callable[[], Awaitable[Task | None]]) -> Task | None:
+    """The body of a saved tool-run task: wait for the task's inputs, call the tool, return the record."""
     return await run()
 
 
