@@ -84,6 +84,10 @@ def build_tools(search: str, corpus: Path | None, model: LanguageModelLike) -> l
     return [search_tool, make_math_tool(model)]
 
 
+_ERASE_LINE = "\r\x1b[K"
+"""Back to the start of the line and clear it (ANSI), to redraw an unfinished plan line."""
+
+
 class _Printer:
     """Live output: rich when writing to a terminal, plain lines otherwise."""
 
@@ -105,7 +109,7 @@ class _Printer:
 
     def _line(self, text: str, style: str = "") -> None:
         if self.console is not None and self.partial_plan_line:
-            self.out.write("\r\x1b[K")  # take the unfinished plan line off the screen
+            self.out.write(_ERASE_LINE)  # take the unfinished plan line off the screen
         if self.console is not None:
             self.console.print(text, style=style or None, markup=False)
         else:
@@ -127,7 +131,7 @@ class _Printer:
             self.plan_open = True
         *complete, self.partial_plan_line = (self.partial_plan_line + text).split("\n")
         if self.console is not None:
-            shown = "\r\x1b[K" + "".join(line + "\n" for line in complete) + self.partial_plan_line
+            shown = _ERASE_LINE + "".join(line + "\n" for line in complete) + self.partial_plan_line
             self.out.write(shown)
         else:
             self.out.write("".join(line + "\n" for line in complete))
@@ -136,7 +140,7 @@ class _Printer:
     def end_plan(self) -> None:
         if self.partial_plan_line:
             line, self.partial_plan_line = self.partial_plan_line, ""
-            self.out.write(("\r\x1b[K" if self.console is not None else "") + line + "\n")
+            self.out.write((_ERASE_LINE if self.console is not None else "") + line + "\n")
             self.out.flush()
         self.plan_open = False
 

@@ -265,8 +265,9 @@ def make_planner(
             config, {"metadata": {"langgraph_node": EXECUTE_TASK_NODE, "llmcompiler_eager": True}}
         )
 
-        async def settle(task: Task, saved: Awaitable[Task | None], run: Callable[[], Awaitable[Task | None]],
-                         batch: Batch) -> Task:  # fmt: skip
+        async def settle(
+            task: Task, saved: Awaitable[Task | None], run: Callable[[], Awaitable[Task | None]], batch: Batch
+        ) -> Task:
             record = await saved
             if not same_call(record, task):  # saved for another plan's task at this position
                 record = await run()

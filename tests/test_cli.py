@@ -38,19 +38,30 @@ def test_ask_streams_the_plan_tasks_decision_and_answer_as_plain_text_when_piped
     assert "\x1b[" not in text
 
 
-def test_task_lines_printed_while_the_plan_streams_never_split_a_plan_line() -> None:
-    thought = "Thought: the math task finishes while this long line is still streaming, word by word."
-    plan = PLAN.replace("4. join()", f"{thought}\n4. join()")
-    slow = ScriptedChatModel(
-        responses=[plan, "Expression: 8849 - 8611", "Thought: known.\nAction: Finish(Everest, by 238 m)"],
+THOUGHT = "Thought: the math task finishes while this long line is still streaming, word by word."
+SLOW_PLAN = PLAN.replace("4. join()", f"{THOUGHT}\n4. join()")
+
+
+def slow_model() -> ScriptedChatModel:
+    """Streams SLOW_PLAN a token every 10 ms: the math task ends while THOUGHT still streams."""
+    return ScriptedChatModel(
+        responses=[
+            SLOW_PLAN,
+            "Expression: 8849 - 8611",
+            "Thought: known.\nAction: Finish(Everest, by 238 m)",
+        ],
         token_delay=0.01,
     )
+
+
+def test_task_lines_printed_while_the_plan_streams_never_split_a_plan_line() -> None:
+    slow = slow_model()
     out = io.StringIO()
     assert main(["ask", "How much taller is Everest than K2?", "--eager"], model=slow, out=out) == EXIT_OK
     lines = out.getvalue().splitlines()
-    for plan_line in plan.splitlines():
+    for plan_line in SLOW_PLAN.splitlines():
         assert plan_line in lines, (plan_line, lines)
-    assert lines.index(thought) > next(i for i, line in enumerate(lines) if "done   $3" in line)
+    assert lines.index(THOUGHT) > next(i for i, line in enumerate(lines) if "done   $3" in line)
 
 
 class _Terminal(io.StringIO):
@@ -64,21 +75,16 @@ class _Terminal(io.StringIO):
 
 
 def test_in_a_terminal_the_unfinished_plan_line_shows_live_and_ends_up_whole() -> None:
-    thought = "Thought: the math task finishes while this long line is still streaming, word by word."
-    plan = PLAN.replace("4. join()", f"{thought}\n4. join()")
-    slow = ScriptedChatModel(
-        responses=[plan, "Expression: 8849 - 8611", "Thought: known.\nAction: Finish(Everest, by 238 m)"],
-        token_delay=0.01,
-    )
+    slow = slow_model()
     terminal = _Terminal()
     assert (
         main(["ask", "How much taller is Everest than K2?", "--eager"], model=slow, out=terminal) == EXIT_OK
     )
     screen = terminal.screen()
-    for plan_line in plan.splitlines():
+    for plan_line in SLOW_PLAN.splitlines():
         assert plan_line in screen, (plan_line, screen)
     assert "\r\x1b[KThought:" in terminal.getvalue().split("done   $3")[0]  # shown before it was whole
-    assert screen.index(thought) > next(i for i, line in enumerate(screen) if "done   $3" in line)
+    assert screen.index(THOUGHT) > next(i for i, line in enumerate(screen) if "done   $3" in line)
 
 
 def test_ask_json_prints_one_object_with_answer_and_tasks() -> None:

@@ -39,6 +39,20 @@ async def stream_events(graph: Any) -> list[dict[str, Any]]:
     return [e async for e in graph.astream(question(), stream_mode="custom")]
 
 
+def thread(name: str = "eager") -> dict[str, Any]:
+    return {"configurable": {"thread_id": name}}
+
+
+def durable(model: ScriptedChatModel, tools: list[Any]) -> Any:
+    """Eager dispatch with a checkpointer: the planner's tool calls are saved as they finish."""
+    return create_llmcompiler(model, tools, eager=True).compile(checkpointer=InMemorySaver())
+
+
+def graph_for(model: ScriptedChatModel, tools: list[Any], *, checkpointer: bool) -> Any:
+    """Eager dispatch in memory, or with a checkpointer (the durable path); run with `thread()`."""
+    return durable(model, tools) if checkpointer else build(model, tools, eager=True)
+
+
 async def test_first_task_starts_before_the_planner_finishes_streaming(log: ToolLog) -> None:
     model = scripted(PLAN, FINISH.format(answer="x"), token_delay=0.01)
     events = await stream_events(build(model, [log.search_tool(), explode]))
@@ -82,7 +96,10 @@ async def test_results_are_identical_with_eager_dispatch_on_or_off(token_delay: 
     assert tasks[5][1] == tasks[7][1] == "skipped"
 
 
-async def test_eager_replan_reuses_earlier_results_and_skips_on_earlier_failures(log: ToolLog) -> None:
+@pytest.mark.parametrize("checkpointer", [False, True])
+async def test_eager_replan_reuses_earlier_results_and_skips_on_earlier_failures(
+    log: ToolLog, checkpointer: bool
+) -> None:
     model = scripted(
         '1. search("a")\n2. explode()\n3. join()<END_OF_PLAN>',
         "Thought: more.\nAction: Replan(combine)",
@@ -90,7 +107,8 @@ async def test_eager_replan_reuses_earlier_results_and_skips_on_earlier_failures
         FINISH.format(answer="ok"),
         token_delay=0.005,
     )
-    state = await build(model, [log.search_tool(), explode]).ainvoke(question())
+    graph = graph_for(model, [log.search_tool(), explode], checkpointer=checkpointer)
+    state = await graph.ainvoke(question(), thread())
     assert state["tasks"][3]["resolved_args"] == {"query": "result for a again"}
     assert state["tasks"][4]["status"] == "skipped"
     assert [a["query"] for a in log.args_of("search")] == ["a", "result for a again"]
@@ -116,16 +134,21 @@ class FailingMidStream(ScriptedChatModel):
         raise ConnectionError("stream dropped")
 
 
-async def test_planner_failure_cancels_the_tasks_it_already_started(log: ToolLog) -> None:
+@pytest.mark.parametrize("checkpointer", [False, True])
+async def test_planner_failure_cancels_the_tasks_it_already_started(log: ToolLog, checkpointer: bool) -> None:
     hang, cancelled = hanging_tool()
-    graph = build(FailingMidStream(responses=["unused"]), [hang, log.search_tool()])
+    graph = graph_for(
+        FailingMidStream(responses=["unused"]), [hang, log.search_tool()], checkpointer=checkpointer
+    )
     with pytest.raises(ConnectionError, match="stream dropped"):
-        await graph.ainvoke(question())
+        await graph.ainvoke(question(), thread())
     await asyncio.wait_for(cancelled.wait(), timeout=2)
 
 
-@pytest.mark.parametrize("eager", [True, False])
-async def test_a_tools_own_model_call_streams_as_the_task_nodes_not_the_planners(eager: bool) -> None:
+@pytest.mark.parametrize(("eager", "checkpointer"), [(True, False), (False, False), (True, True)])
+async def test_a_tools_own_model_call_streams_as_the_task_nodes_not_the_planners(
+    eager: bool, checkpointer: bool
+) -> None:
     from llmcompiler_graph.tools import make_math_tool
 
     model = scripted(
@@ -134,23 +157,19 @@ async def test_a_tools_own_model_call_streams_as_the_task_nodes_not_the_planners
         FINISH,
         token_delay=0.001,
     )
-    graph = build(model, [make_math_tool(model)], eager=eager)
+    graph = (
+        durable(model, [make_math_tool(model)])
+        if checkpointer
+        else build(model, [make_math_tool(model)], eager=eager)
+    )
     nodes_by_text: dict[str, set[str]] = {}
-    async for chunk, metadata in graph.astream(question(), stream_mode="messages"):
+    async for chunk, metadata in graph.astream(question(), thread(), stream_mode="messages"):
         nodes_by_text.setdefault(str(chunk.content), set()).add(metadata["langgraph_node"])
     streamed_by_planner = "".join(t for t, nodes in nodes_by_text.items() if "planner" in nodes)
     assert "Expression" not in streamed_by_planner
     assert "math" in streamed_by_planner
+    assert nodes_by_text['math("how'] == {"planner"}
     assert nodes_by_text["Expression:"] == {"execute_task"}
-
-
-def thread(name: str = "eager") -> dict[str, Any]:
-    return {"configurable": {"thread_id": name}}
-
-
-def durable(model: ScriptedChatModel, tools: list[Any]) -> Any:
-    """Eager dispatch with a checkpointer: the planner's tool calls are saved as they finish."""
-    return create_llmcompiler(model, tools, eager=True).compile(checkpointer=InMemorySaver())
 
 
 async def test_with_a_checkpointer_eager_tasks_still_start_while_the_plan_streams(log: ToolLog) -> None:
@@ -171,51 +190,13 @@ async def test_with_a_checkpointer_eager_tasks_still_start_while_the_plan_stream
 @pytest.mark.parametrize("token_delay", [0.0, 0.005])
 async def test_with_a_checkpointer_eager_results_are_those_of_a_run_without_one(token_delay: float) -> None:
     outcomes = []
-    for graph_of in (durable, lambda m, t: build(m, t, eager=True)):
+    for checkpointer in (True, False):
         log = ToolLog()
         model = scripted(PLAN, FINISH.format(answer="same"), token_delay=token_delay)
-        state = await graph_of(model, [log.search_tool(latency=0.01), explode]).ainvoke(question(), thread())
+        graph = graph_for(model, [log.search_tool(latency=0.01), explode], checkpointer=checkpointer)
+        state = await graph.ainvoke(question(), thread())
         outcomes.append((comparable(state), state["messages"][-1].content, sorted(log.names()), model.calls))
     assert outcomes[0] == outcomes[1]
-
-
-async def test_with_a_checkpointer_an_eager_replan_reuses_earlier_results(log: ToolLog) -> None:
-    model = scripted(
-        '1. search("a")\n2. explode()\n3. join()<END_OF_PLAN>',
-        "Thought: more.\nAction: Replan(combine)",
-        '3. search("$1 again")\n4. search("$2 again")\n5. join()<END_OF_PLAN>',
-        FINISH.format(answer="ok"),
-        token_delay=0.005,
-    )
-    state = await durable(model, [log.search_tool(), explode]).ainvoke(question(), thread())
-    assert state["tasks"][3]["resolved_args"] == {"query": "result for a again"}
-    assert state["tasks"][4]["status"] == "skipped"
-    assert [a["query"] for a in log.args_of("search")] == ["a", "result for a again"]
-
-
-async def test_with_a_checkpointer_a_planner_failure_cancels_the_tasks_it_started(log: ToolLog) -> None:
-    hang, cancelled = hanging_tool()
-    graph = durable(FailingMidStream(responses=["unused"]), [hang, log.search_tool()])
-    with pytest.raises(ConnectionError, match="stream dropped"):
-        await graph.ainvoke(question(), thread())
-    await asyncio.wait_for(cancelled.wait(), timeout=2)
-
-
-async def test_with_a_checkpointer_plan_tokens_stream_as_the_planners_and_tool_calls_as_task_nodes() -> None:
-    from llmcompiler_graph.tools import make_math_tool
-
-    model = scripted(
-        '1. math("how much is two and two")\n2. join()<END_OF_PLAN>',
-        "Expression: 2 + 2",
-        FINISH,
-        token_delay=0.001,
-    )
-    graph = durable(model, [make_math_tool(model)])
-    nodes_by_text: dict[str, set[str]] = {}
-    async for chunk, metadata in graph.astream(question(), thread(), stream_mode="messages"):
-        nodes_by_text.setdefault(str(chunk.content), set()).add(metadata["langgraph_node"])
-    assert nodes_by_text['math("how'] == {"planner"}
-    assert nodes_by_text["Expression:"] == {"execute_task"}
 
 
 def test_sync_invoke_with_a_checkpointer_dispatches_eagerly_without_saving_mid_plan(log: ToolLog) -> None:
