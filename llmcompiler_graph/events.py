@@ -39,6 +39,8 @@ class TaskParsedEvent(TypedDict):
 
     type: Literal["task_parsed"]
     idx: int
+    planned_idx: int
+    """The id as the planner wrote it; differs from `idx` when a replan was renumbered."""
     tool: str
     args: dict[str, Any]
     dependencies: list[int]
@@ -56,6 +58,11 @@ class PlanFinishedEvent(TypedDict):
     plan_round: int
     num_tasks: int
     issues: list[str]
+    notes: list[str]
+    """How lines were read liberally: unquoted text, ignored trailing text, a `$N` kept as
+    text, renumbered ids."""
+    renumbered: dict[int, int]
+    """Written id -> id used, for a replan that reused earlier ids (empty otherwise)."""
     time: float
 
 

@@ -13,7 +13,7 @@ from langgraph.graph import END
 from langgraph.types import Command
 
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.parser import parse_joiner_output
+from llmcompiler_graph.joiner_output import parse_joiner_output
 from llmcompiler_graph.planner import current_question, message_text
 from llmcompiler_graph.prompts import build_joiner_prompt
 from llmcompiler_graph.state import LLMCompilerState

@@ -1,18 +1,23 @@
-"""Pure parsing of planner and joiner output, and reference substitution.
+"""Pure parsing of plan text: numbered actions, their arguments, and the streaming parser.
 
 Nothing here performs I/O or keeps state between calls except the explicit
 :class:`StreamingPlanParser` object a caller owns. Every function either returns a
 value or raises :class:`PlanSyntaxError`; no other exception escapes for any input text.
+References between tasks live in :mod:`llmcompiler_graph.references` and the joiner's
+reply in :mod:`llmcompiler_graph.joiner_output`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import re
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from llmcompiler_graph.joiner_output import JoinerDecision, parse_joiner_output
+from llmcompiler_graph.references import find_references, substitute_references, to_text
 
 __all__ = [
     "END_OF_PLAN",
@@ -29,6 +34,7 @@ __all__ = [
     "parse_joiner_output",
     "parse_plan",
     "parse_plan_line",
+    "render_call",
     "substitute_references",
     "to_text",
 ]
@@ -42,8 +48,12 @@ MAX_LINE_CHARS = 20_000
 _TASK_LINE = re.compile(r"^\s*(?:[-*]\s*)?(\d{1,9})\s*[.)]\s*(.*)$", re.DOTALL)
 _CALL_HEAD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\(")
 _THOUGHT_LINE = re.compile(r"^\s*Thought\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
-# `${12}` or `$12` (not followed by another digit or word character).
-_REFERENCE = re.compile(r"\$\{(\d{1,9})\}|\$(\d{1,9})(?![\w])")
+# A reference written outside string literals (`f($1)`), quoted before parsing.
+_BARE_REFERENCE = re.compile(r"\$\{(\d{1,9})\}|\$(\d{1,9})(?![\w])")
+# `name = text`: one keyword argument whose value is unquoted text.
+_UNQUOTED_KEYWORD = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)\s*(.*?)\s*$", re.DOTALL)
+# The quotes :func:`_quote_bare_references` put around a bare reference.
+_ADDED_QUOTES = re.compile(r'"(\$\{?\d{1,9}\}?)"')
 _JSON_LITERALS: Mapping[str, Any] = {"true": True, "false": False, "null": None}
 
 
@@ -64,6 +74,11 @@ class ParsedCall:
         thought: The `Thought:` text written just before this action, if any.
         end_of_plan: Whether `<END_OF_PLAN>` followed the call on its line.
         line: The raw line, for error messages.
+        notes: What the parser read liberally (unquoted text taken as a string,
+            text after the call ignored), for the plan's notes.
+        arguments: The raw text between the call's parentheses.
+        unquoted: Whether some argument was not a literal and was read as text; a
+            one-parameter tool then gets all of :attr:`arguments` as one string.
     """
 
     idx: int
@@ -74,6 +89,9 @@ class ParsedCall:
     thought: str | None = None
     end_of_plan: bool = False
     line: str = ""
+    notes: tuple[str, ...] = ()
+    arguments: str = ""
+    unquoted: bool = False
 
     @property
     def is_join(self) -> bool:
@@ -111,108 +129,6 @@ class PlanEnd:
 PlanItem = ParsedCall | PlanLineError | PlanThought | PlanEnd
 
 
-@dataclass(frozen=True)
-class JoinerDecision:
-    """What the joiner decided, parsed from `Thought: ... Action: ...`.
-
-    Attributes:
-        action: `"finish"` or `"replan"`.
-        thought: The joiner's reasoning, if it wrote a `Thought:`.
-        content: The answer (finish) or the feedback for the planner (replan).
-        well_formed: False when no `Action:` could be read and the whole text
-            was taken as the answer.
-    """
-
-    action: Literal["finish", "replan"]
-    thought: str | None
-    content: str
-    well_formed: bool = True
-
-
-# --------------------------------------------------------------------------- references
-
-
-def find_references(value: Any) -> set[int]:
-    """Return every task id referenced as `$N` or `${N}` anywhere inside `value`.
-
-    Strings are searched; lists, tuples and dict values (and keys) are searched
-    recursively; other values have no references.
-
-    Example:
-        >>> sorted(find_references({"q": "${1} and $2", "xs": ["$3"]}))
-        [1, 2, 3]
-    """
-    found: set[int] = set()
-    stack: list[Any] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            for braced, bare in _REFERENCE.findall(item):
-                found.add(int(braced or bare))
-        elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
-            stack.extend(item)
-    return found
-
-
-def to_text(value: Any) -> str:
-    """Render a tool result as the text substituted into longer strings and shown to the joiner.
-
-    Example:
-        >>> to_text({"a": 1})
-        '{"a": 1}'
-    """
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, bool | int | float):
-        return json.dumps(value)
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return str(value)
-
-
-def substitute_references(value: Any, results: Mapping[int, Any]) -> Any:
-    """Replace `$N` / `${N}` references in `value` with the results of earlier tasks.
-
-    A string that is exactly one reference (surrounding whitespace allowed) is
-    replaced by the result itself, whatever its type. A reference inside longer text
-    is replaced by the result's text form (:func:`to_text`), and so is a reference in
-    a dict key. Lists, tuples and dicts are processed recursively. References to ids
-    missing from `results` are left as written.
-
-    Example:
-        >>> substitute_references(["$1", "${1}+${2} m"], {1: 3, 2: "4"})
-        [3, '3+4 m']
-    """
-    if isinstance(value, str):
-        whole = _REFERENCE.fullmatch(value.strip())
-        if whole is not None:
-            return results.get(int(whole.group(1) or whole.group(2)), value)
-        return _substitute_text(value, results)
-    if isinstance(value, Mapping):
-        # Keys must stay hashable, so references in keys always take the text form.
-        return {
-            _substitute_text(k, results) if isinstance(k, str) else k: substitute_references(v, results)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [substitute_references(v, results) for v in value]
-    if isinstance(value, tuple):
-        return tuple(substitute_references(v, results) for v in value)
-    return value
-
-
-def _substitute_text(text: str, results: Mapping[int, Any]) -> str:
-    def replace(match: re.Match[str]) -> str:
-        ref = int(match.group(1) or match.group(2))
-        return to_text(results[ref]) if ref in results else match.group(0)
-
-    return _REFERENCE.sub(replace, text)
-
-
 # --------------------------------------------------------------------------- call arguments
 
 
@@ -242,7 +158,7 @@ def _quote_bare_references(text: str) -> str:
             i += len(quote)
             continue
         if ch == "$":
-            match = _REFERENCE.match(text, i)
+            match = _BARE_REFERENCE.match(text, i)
             if match is not None:
                 out.append(f'"{match.group(0)}"')
                 i = match.end()
@@ -272,6 +188,13 @@ def _literal(node: ast.expr) -> Any:
         raise PlanSyntaxError(msg) from exc
 
 
+def _parse_expression(source: str) -> ast.Expression:
+    """`ast.parse` in eval mode, without the SyntaxWarnings it prints for text such as `1997film`."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(source, mode="eval")
+
+
 def _safe_unparse(node: ast.AST) -> bool:
     try:
         ast.unparse(node)
@@ -297,7 +220,7 @@ def parse_call_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return (), {}
     source = f"_({_quote_bare_references(text)})"
     try:
-        tree = ast.parse(source, mode="eval")
+        tree = _parse_expression(source)
     except (SyntaxError, ValueError, MemoryError, RecursionError) as exc:
         msg = f"arguments are not valid: ({text[:120]})"
         raise PlanSyntaxError(msg) from exc
@@ -315,6 +238,9 @@ def parse_call_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
             if keyword.arg is None:
                 msg = "**kwargs unpacking is not allowed in arguments"
                 raise PlanSyntaxError(msg)
+            if keyword.arg in kwargs:
+                msg = f"keyword argument {keyword.arg!r} is given twice"
+                raise PlanSyntaxError(msg)
             kwargs[keyword.arg] = _literal(keyword.value)
     except RecursionError as exc:
         msg = "arguments are nested too deeply"
@@ -329,7 +255,11 @@ def parse_call_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
 
 
 def _split_call(rest: str) -> tuple[str, str, str]:
-    """Split `name(args)tail` into its parts, matching the call's closing parenthesis."""
+    """Split `name(args)tail` into its parts, matching the call's closing parenthesis.
+
+    Quotes and brackets are matched; when they never balance, the call ends at the last
+    `)` of the line.
+    """
     head = _CALL_HEAD.match(rest)
     if head is None:
         msg = 'expected an action such as search("...") after the id'
@@ -354,8 +284,74 @@ def _split_call(rest: str) -> tuple[str, str, str]:
             if depth == 0:
                 return name, rest[head.end() : i], rest[i + 1 :]
         i += 1
-    msg = "the call's parentheses or quotes are not closed"
-    raise PlanSyntaxError(msg)
+    # Unbalanced quotes or brackets (`search(Arthur's Magazine)`): like the paper's parser,
+    # the call runs to the last closing parenthesis on the line.
+    last = rest.rfind(")")
+    if last < head.end() - 1:
+        msg = "the call's parentheses or quotes are not closed"
+        raise PlanSyntaxError(msg)
+    return name, rest[head.end() : last], rest[last + 1 :]
+
+
+def _unquoted_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Arguments that are not literals, read the way the paper's parser reads them: as text.
+
+    `search(Austin Powers)` is one string; `search(query=Austin Powers)` one keyword
+    whose value is that text.
+    """
+    keyword = _UNQUOTED_KEYWORD.match(text)
+    if keyword is not None:
+        return (), {keyword.group(1): keyword.group(2)}
+    return (text.strip(),), {}
+
+
+def _lenient_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+    """Arguments that parse as Python but are not all literals: each other one as its text.
+
+    `math(abs($1 - $2), ["$1", "$2"])` gives `("abs($1 - $2)", ["$1", "$2"])`. Returns
+    None when the text is not an argument list at all.
+    """
+    source = f"_({_quote_bare_references(text)})"
+    try:
+        call = _parse_expression(source).body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not isinstance(call, ast.Call) or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    names = [k.arg for k in call.keywords]
+    if None in names or len(set(names)) != len(names):
+        return None
+
+    def value(node: ast.expr) -> Any:
+        try:
+            return _literal(node)
+        except (PlanSyntaxError, RecursionError, TypeError):
+            segment = ast.get_source_segment(source, node) or ""
+            return _ADDED_QUOTES.sub(r"\1", segment)
+
+    return tuple(value(a) for a in call.args), {str(k.arg): value(k.value) for k in call.keywords}
+
+
+def _read_arguments(arg_text: str) -> tuple[tuple[Any, ...], dict[str, Any], str | None]:
+    """Literal arguments, else unquoted ones as text; the note says when text was used."""
+    try:
+        args, kwargs = parse_call_arguments(arg_text)
+    except PlanSyntaxError as exc:
+        lenient = _lenient_arguments(arg_text)
+        if lenient is not None:
+            return *lenient, f"unquoted arguments read as text ({exc})"
+        args, kwargs = _unquoted_arguments(arg_text)
+        what = "a keyword's value" if kwargs else "one string"
+        return args, kwargs, f"unquoted arguments taken as {what} ({exc})"
+    return args, kwargs, None
+
+
+def _trailing_text_note(tail: str) -> str | None:
+    """A note for text after a call's closing parenthesis (ignored), or None when blank."""
+    tail = tail.strip()
+    if not tail or tail.startswith("#"):
+        return None
+    return f"ignored the text after the call: {tail[:60]!r}"
 
 
 def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
@@ -366,9 +362,15 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
     line, a :class:`PlanEnd` for a bare `<END_OF_PLAN>`, and ``None`` for blank lines,
     code fences and other text.
 
+    Arguments that are not literals are read as text (`search(Austin Powers)` is the
+    string `"Austin Powers"`), and text after the call's closing parenthesis is
+    ignored; both leave a note on the call.
+
     Example:
         >>> parse_plan_line('2. math("$1 * 2", ["$1"])').dependencies
         (1,)
+        >>> parse_plan_line("5. search(Austin Powers).").args
+        ('Austin Powers',)
     """
     stripped = line.strip()
     if not stripped or stripped.startswith("```"):
@@ -387,26 +389,26 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
     rest = task_match.group(2).strip()
     try:
         name, arg_text, tail = _split_call(rest)
-        tail = tail.strip()
-        end_of_plan = tail.startswith(END_OF_PLAN)
-        if end_of_plan:
-            tail = tail[len(END_OF_PLAN) :].strip()
-        if tail and not tail.startswith("#"):
-            msg = f"unexpected text after the call: {tail[:60]!r}"
-            raise PlanSyntaxError(msg)
-        args, kwargs = parse_call_arguments(arg_text)
     except PlanSyntaxError as exc:
         return PlanLineError(idx, stripped, str(exc))
-    dependencies = tuple(sorted(find_references([args, kwargs])))
+    tail = tail.strip()
+    end_of_plan = tail.startswith(END_OF_PLAN)
+    if end_of_plan:
+        tail = tail[len(END_OF_PLAN) :]
+    args, kwargs, argument_note = _read_arguments(arg_text)
+    notes = tuple(note for note in (argument_note, _trailing_text_note(tail)) if note is not None)
     return ParsedCall(
         idx=idx,
         tool=name,
         args=args,
         kwargs=kwargs,
-        dependencies=dependencies,
+        dependencies=tuple(sorted(find_references([args, kwargs]))),
         thought=thought,
         end_of_plan=end_of_plan,
         line=stripped,
+        notes=notes,
+        arguments=arg_text,
+        unquoted=argument_note is not None,
     )
 
 
@@ -437,6 +439,9 @@ class StreamingPlanParser:
         """Consume a chunk of streamed text and return the items it completed."""
         if self.done or not chunk:
             return []
+        # Any line end counts: `\r\n` and a lone `\r` too (a `\r\n` split across two chunks
+        # only adds a blank line, which means nothing).
+        chunk = chunk.replace("\r\n", "\n").replace("\r", "\n")
         items: list[PlanItem] = []
         start = 0
         while not self.done:
@@ -511,57 +516,6 @@ def parse_plan(text: str) -> list[PlanItem]:
     """
     parser = StreamingPlanParser()
     return [*parser.feed(text), *parser.finish()]
-
-
-# --------------------------------------------------------------------------- joiner
-
-
-_ACTION = re.compile(r"Action\s*:\s*(Finish|Replan)\s*\(", re.IGNORECASE)
-_JOINER_THOUGHT = re.compile(r"Thought\s*:\s*(.*?)(?=\n\s*Action\s*:|\Z)", re.IGNORECASE | re.DOTALL)
-
-
-def _balanced_content(text: str) -> str:
-    """Text inside an already-opened parenthesis, up to its matching close.
-
-    When the parentheses never balance (truncated output), everything up to the last
-    `)` is taken, or the whole rest when there is none.
-    """
-    depth = 1
-    for i, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return text[:i]
-    last = text.rfind(")")
-    return text[:last] if last >= 0 else text
-
-
-def parse_joiner_output(text: str) -> JoinerDecision:
-    r"""Read the joiner's `Thought: ... Action: Finish(...)` or `Action: Replan(...)`.
-
-    The answer is everything inside `Finish(...)`, nested parentheses included. When
-    no action can be read the whole text (minus a `Thought:` prefix) is the answer.
-
-    Example:
-        >>> parse_joiner_output("Thought: known.\nAction: Finish(Mount Everest (Nepal))").content
-        'Mount Everest (Nepal)'
-    """
-    thought_match = _JOINER_THOUGHT.search(text)
-    thought = thought_match.group(1).strip() if thought_match else None
-    action_match = None
-    for action_match in _ACTION.finditer(text):  # noqa: B007 - the last action wins
-        pass
-    if action_match is None:
-        answer = text.strip()
-        if thought_match is not None and thought_match.start() == text.find("Thought"):
-            answer = thought or answer
-        return JoinerDecision("finish", thought, answer, well_formed=False)
-    action = action_match.group(1).lower()
-    content = _balanced_content(text[action_match.end() :]).strip()
-    decision: Literal["finish", "replan"] = "finish" if action == "finish" else "replan"
-    return JoinerDecision(decision, thought, content)
 
 
 def render_call(tool: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> str:

@@ -29,15 +29,18 @@ from llmcompiler_graph.executor import (
     skipped,
 )
 from llmcompiler_graph.parser import (
+    END_OF_PLAN,
     ParsedCall,
     PlanEnd,
     PlanItem,
     PlanLineError,
     StreamingPlanParser,
 )
+from llmcompiler_graph.plan_stream import ReadOutcome, accepts_stop, read_plan_stream, stop_kwargs
 from llmcompiler_graph.prompts import build_replan_prompt
+from llmcompiler_graph.references import find_references, renumber_references
 from llmcompiler_graph.state import LLMCompilerState, Task
-from llmcompiler_graph.toolset import bind_arguments
+from llmcompiler_graph.toolset import bind_arguments, tool_parameters
 
 __all__ = ["PlanBuilder", "current_question", "has_checkpointer", "make_planner", "message_text"]
 
@@ -70,6 +73,13 @@ class PlanBuilder:
 
     Pure bookkeeping: no I/O. Each :meth:`add` returns the task it created (or `None`),
     so a caller can publish tasks while the plan is still streaming.
+
+    A replan that numbers its actions from 1 again (the paper's own code does, and so do
+    small models) is renumbered after the last id used: from the first action whose id
+    an earlier plan used, every action of the plan gets the next free id, its references
+    to its own earlier actions follow, and references to ids that exist only in earlier
+    plans keep pointing there. :attr:`renumbered` maps written ids to the ids used, and a
+    note says so.
     """
 
     tools: Mapping[str, BaseTool]
@@ -78,6 +88,8 @@ class PlanBuilder:
     max_tasks: int | None = None
     tasks: dict[int, Task] = field(default_factory=dict)
     issues: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    renumbered: dict[int, int] = field(default_factory=dict)
     joined: bool = False
 
     @property
@@ -87,52 +99,83 @@ class PlanBuilder:
 
     def add(self, item: PlanItem) -> Task | None:
         """Turn one plan item into a task, or record why it could not become one."""
-        if isinstance(item, PlanEnd):
+        if isinstance(item, PlanEnd) or not isinstance(item, PlanLineError | ParsedCall):
             return None
-        if self.full and isinstance(item, PlanLineError | ParsedCall) and not getattr(item, "is_join", False):
+        if isinstance(item, ParsedCall) and item.is_join:
+            self.joined = True
+            return None
+        if self.full:
             self.note_truncated()
             return None
+        idx = self._assign_id(item.idx, item.line) if item.idx is not None else None
         if isinstance(item, PlanLineError):
-            if item.idx is None or self._taken(item.idx):
+            if idx is None:
                 self.issues.append(f"could not parse line {item.line[:200]!r}: {item.message}")
                 return None
             return self._record(
-                item.idx, "?", {}, [], None, f"could not parse {item.line[:200]!r}: {item.message}"
+                idx, "?", {}, [], None, f"could not parse {item.line[:200]!r}: {item.message}"
             )
-        if not isinstance(item, ParsedCall):
+        if idx is None:
             return None
-        if self._taken(item.idx):
-            where = "an earlier plan" if item.idx in self.earlier_tasks else "this plan"
-            self.issues.append(
-                f"action {item.idx} ({item.line[:120]}) reuses an id already used by {where}; it was ignored"
+        self.notes.extend(f"action {idx}: {note}" for note in item.notes)
+        return self._task_for(idx, item)
+
+    def _task_for(self, idx: int, item: ParsedCall) -> Task:
+        """The task for a call at id `idx`: bound to its tool, or an error the joiner reads."""
+        own_earlier = {old: new for old, new in self.renumbered.items() if new != idx}
+        args = renumber_references(item.args, own_earlier)
+        kwargs = renumber_references(item.kwargs, own_earlier)
+        dependencies = sorted(ref for ref in find_references([args, kwargs]) if self._taken(ref))
+        literal = sorted(find_references([args, kwargs]) - set(dependencies))
+        if literal:
+            refs = ", ".join(f"${ref}" for ref in literal)
+            self.notes.append(
+                f"action {idx}: {refs} names no earlier action, so it was kept as text "
+                "(write $$N for a literal $N)"
             )
-            return None
-        if item.is_join:
-            self.joined = True
-            return None
-        bad_refs = [ref for ref in item.dependencies if not self._taken(ref)]
-        if bad_refs:
-            refs = ", ".join(f"${ref}" for ref in bad_refs)
-            message = (
-                f"refers to {refs}, which is not an earlier action (an action can only use "
-                "results of actions listed before it, so cycles are impossible)"
-            )
-            return self._invalid(item, message)
         tool = self.tools.get(item.tool)
         if tool is None:
             message = f"unknown tool {item.tool!r}; available tools: {', '.join(self.tools)}"
-            return self._invalid(item, message)
+            return self._invalid(idx, item, args, kwargs, dependencies, message)
+        if item.unquoted and not kwargs and len(tool_parameters(tool)) == 1:
+            args = (renumber_references(item.arguments.strip(), own_earlier),)
         try:
-            args = bind_arguments(tool, item.args, item.kwargs)
+            bound = bind_arguments(tool, args, kwargs)
         except ValueError as exc:
-            return self._invalid(item, str(exc))
-        return self._record(item.idx, item.tool, args, list(item.dependencies), item.thought, None)
+            message = f"{exc}; {item.notes[0]}" if item.unquoted else str(exc)
+            return self._invalid(idx, item, args, kwargs, dependencies, message)
+        return self._record(idx, item.tool, bound, dependencies, item.thought, None)
 
-    def _invalid(self, item: ParsedCall, message: str) -> Task:
+    def _assign_id(self, written: int, line: str) -> int | None:
+        """The id an action gets: as written, or the next free one in a renumbered replan."""
+        if written in self.renumbered:
+            self.issues.append(f"action {written} ({line[:120]}) repeats an id of this plan; it was ignored")
+            return None
+        if not self.renumbered and written not in self.earlier_tasks:
+            if written in self.tasks:
+                self.issues.append(
+                    f"action {written} ({line[:120]}) reuses an id already used by this plan; it was ignored"
+                )
+                return None
+            return written
+        new = 1 + max([*self.earlier_tasks, *self.tasks], default=0)
+        self.renumbered[written] = new
+        self.notes.append(f"action {written} was renumbered {new}: earlier plans already used id {written}")
+        return new
+
+    def _invalid(
+        self,
+        idx: int,
+        item: ParsedCall,
+        args: Sequence[Any],
+        kwargs: Mapping[str, Any],
+        dependencies: list[int],
+        message: str,
+    ) -> Task:
         """A task that cannot run, keeping what the planner wrote for the joiner to read."""
-        return self._record(
-            item.idx, item.tool, _as_dict(item), list(item.dependencies), item.thought, message
-        )
+        kept: dict[str, Any] = {f"arg{i}": value for i, value in enumerate(args)}
+        kept.update(kwargs)
+        return self._record(idx, item.tool, kept, dependencies, item.thought, message)
 
     def note_truncated(self) -> None:
         """Record (once) that actions beyond `max_tasks` were dropped."""
@@ -179,13 +222,6 @@ class PlanBuilder:
         return task
 
 
-def _as_dict(call: ParsedCall) -> dict[str, Any]:
-    """Arguments of a call that could not be bound, kept for the joiner to read."""
-    args: dict[str, Any] = {f"arg{i}": value for i, value in enumerate(call.args)}
-    args.update(call.kwargs)
-    return args
-
-
 # LangGraph puts the run's checkpointer in the config under this key (read-only use here).
 _CHECKPOINTER_KEY = "__pregel_checkpointer"
 
@@ -222,6 +258,9 @@ def make_planner(
     (:mod:`llmcompiler_graph.durable`), saved as they finish, and the planner returns
     their outcomes itself.
     """
+    # The plan's end marker as a stop sequence, so providers stop generating there; removed
+    # for this graph if the provider refuses `stop`.
+    stop_sequences: dict[str, list[str]] = {"stop": [END_OF_PLAN]} if accepts_stop(model) else {}
 
     async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
         messages = state["messages"]
@@ -230,6 +269,7 @@ def make_planner(
         new_question = question_id is None or question_id != state.get("question_id")
         earlier: Mapping[int, Task] = {} if new_question else state.get("tasks", {})
         earlier_issues = [] if new_question else state.get("plan_issues", [])
+        earlier_notes = [] if new_question else state.get("plan_notes", [])
         plan_round = 1 + max((t["plan_round"] for t in earlier.values()), default=-1)
         if new_question:
             deadline = time.time() + run_timeout if run_timeout is not None else None
@@ -309,6 +349,7 @@ def make_planner(
                     {
                         "type": "task_parsed",
                         "idx": task["idx"],
+                        "planned_idx": getattr(item, "idx", None) or task["idx"],
                         "tool": task["tool"],
                         "args": task["args"],
                         "dependencies": task["dependencies"],
@@ -322,36 +363,46 @@ def make_planner(
 
         chunks_read = 0
 
-        def read(text: str) -> bool:
-            """Parse one streamed chunk; whether to stop reading."""
+        def read(text: str) -> ReadOutcome:
+            """Parse one streamed chunk; whether to read on."""
             nonlocal chunks_read
             consume(parser.feed(text))
             chunks_read += 1
-            if parser.done or builder.full:
-                return True  # stop paying for tokens the plan will not use
+            if parser.done:
+                return "ended"
+            if builder.full:
+                return "cut"  # stop paying for tokens the plan will not use
             if max_plan_tokens is not None and chunks_read >= max_plan_tokens:
                 builder.issues.append(
                     f"the plan was cut after max_plan_tokens={max_plan_tokens} streamed tokens"
                 )
-                return True
-            return False
+                return "cut"
+            return "more"
 
         async def stream_plan() -> PlanStreamRecord:
             chunks: list[str] = []
-            stream = model.astream(prompt, config)
+            stop = stop_sequences.get("stop")
+
+            def on_text(text: str) -> ReadOutcome:
+                chunks.append(text)
+                return read(text)
+
+            async def stream() -> bool:
+                return await read_plan_stream(model.astream(prompt, config, **stop_kwargs(stop)), on_text)
+
             try:
                 async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
-                    async for chunk in stream:
-                        text = chunk if isinstance(chunk, str) else message_text(chunk)
-                        chunks.append(text)
-                        if read(text):
-                            break
+                    try:
+                        await stream()
+                    except Exception as exc:
+                        if chunks or stop is None or "stop" not in str(exc).lower():
+                            raise
+                        # The provider refused `stop` (some reasoning models do): plan without it.
+                        stop_sequences.pop("stop", None)
+                        stop = None
+                        await stream()
             except TimeoutError:
                 return PlanStreamRecord(chunks=chunks, timed_out=True)
-            finally:
-                close = getattr(stream, "aclose", None)
-                if close is not None:
-                    await close()
             return PlanStreamRecord(chunks=chunks, timed_out=False)
 
         try:
@@ -359,7 +410,7 @@ def make_planner(
                 streamed = await run_plan_stream(stream_plan)
                 if chunks_read == 0:  # the stream was saved before a crash: read it again
                     for text in streamed["chunks"]:
-                        if read(text):
+                        if read(text) != "more":
                             break
             else:
                 streamed = await stream_plan()
@@ -388,11 +439,14 @@ def make_planner(
                 "plan_round": plan_round,
                 "num_tasks": len(builder.tasks),
                 "issues": list(issues),
+                "notes": list(builder.notes),
+                "renumbered": dict(builder.renumbered),
                 "time": time.time(),
             }
         )
         update: dict[str, Any] = {
             "plan_issues": [*earlier_issues, *(f"plan {plan_round + 1}: {i}" for i in issues)],
+            "plan_notes": [*earlier_notes, *(f"plan {plan_round + 1}: {n}" for n in builder.notes)],
             "replan_feedback": None,
             "question_id": question_id,
             "execution_id": execution_id,

@@ -88,6 +88,10 @@ class LLMCompilerState(TypedDict):
     plan_issues: NotRequired[list[str]]
     """Problems found in the plans of the current question (malformed lines, duplicate ids,
     missing join, empty plan), shown to the joiner."""
+    plan_notes: NotRequired[list[str]]
+    """How the plans of the current question were read liberally (unquoted text taken as a
+    string, text after a call ignored, a `$N` that names no earlier action kept as text,
+    a replan's ids renumbered). For people and traces; not shown to the joiner."""
     replans: NotRequired[int]
     """How many times the joiner asked for a new plan for the current question."""
     replan_feedback: NotRequired[str | None]

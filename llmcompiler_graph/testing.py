@@ -30,7 +30,8 @@ class ScriptedChatModel(BaseChatModel):
 
     Each call takes the next entry of `responses`: a string, or a function of the
     prompt messages returning a string (useful when concurrent runs must each get
-    their own answer). Streaming yields whitespace-separated tokens, waiting
+    their own answer). A reply is cut before the first of the call's `stop` sequences,
+    as providers do (:attr:`stops` keeps them). Streaming yields whitespace-separated tokens, waiting
     `first_token_delay` before the first and `token_delay` before each other one (on
     the async path; the sync path does not sleep). Every prompt is kept in
     :attr:`prompts` and every streamed token's time in :attr:`token_times`, so a test
@@ -53,6 +54,7 @@ class ScriptedChatModel(BaseChatModel):
     _next: int = PrivateAttr(default=0)
     _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
     _token_times: list[tuple[int, float]] = PrivateAttr(default_factory=list)
+    _stops: list[list[str] | None] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -69,6 +71,11 @@ class ScriptedChatModel(BaseChatModel):
         return list(self._token_times)
 
     @property
+    def stops(self) -> list[list[str] | None]:
+        """The `stop` sequences each call was given, in call order."""
+        return list(self._stops)
+
+    @property
     def calls(self) -> int:
         """How many times the model has been called."""
         return len(self._prompts)
@@ -77,7 +84,8 @@ class ScriptedChatModel(BaseChatModel):
         """Accept tool binding (the script decides what is said); returns the model itself."""
         return self
 
-    def _take(self, messages: list[BaseMessage]) -> tuple[int, str]:
+    def _take(self, messages: list[BaseMessage], stop: list[str] | None = None) -> tuple[int, str]:
+        """The next scripted reply, cut before the first `stop` sequence as providers do."""
         with self._lock:
             call = self._next
             if call >= len(self.responses):
@@ -89,8 +97,11 @@ class ScriptedChatModel(BaseChatModel):
                 raise ScriptExhaustedError(msg)
             self._next += 1
             self._prompts.append(list(messages))
+            self._stops.append(list(stop) if stop is not None else None)
             entry = self.responses[call]
-        return call, entry(messages) if callable(entry) else entry
+        text = entry(messages) if callable(entry) else entry
+        cuts = [text.find(sequence) for sequence in stop or () if sequence and sequence in text]
+        return call, text[: min(cuts)] if cuts else text
 
     def _generate(
         self,
@@ -99,7 +110,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        _, text = self._take(messages)
+        _, text = self._take(messages, stop)
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
     async def _agenerate(
@@ -109,7 +120,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        _, text = self._take(messages)
+        _, text = self._take(messages, stop)
         tokens = _TOKEN.findall(text)
         if tokens:
             await asyncio.sleep(self.first_token_delay + self.token_delay * (len(tokens) - 1))
@@ -122,7 +133,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        call, text = self._take(messages)
+        call, text = self._take(messages, stop)
         for token in _TOKEN.findall(text) or [""]:
             self._token_times.append((call, time.time()))
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
@@ -137,7 +148,7 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        call, text = self._take(messages)
+        call, text = self._take(messages, stop)
         for position, token in enumerate(_TOKEN.findall(text) or [""]):
             delay = self.first_token_delay if position == 0 else self.token_delay
             if delay:

@@ -74,7 +74,7 @@ async def test_planner_and_joiner_tokens_stream_on_messages_mode(log: ToolLog) -
     async for chunk, metadata in graph.astream(question(), stream_mode="messages"):
         node = metadata["langgraph_node"]
         by_node[node] = by_node.get(node, "") + str(chunk.content)
-    assert by_node["planner"] == plan
+    assert by_node["planner"] == plan.removesuffix("<END_OF_PLAN>")  # a provider stops at the marker
     assert "Action: Finish(done)" in by_node["joiner"]
 
 

@@ -1,0 +1,279 @@
+"""Plans and joiner replies as real models and the paper's own prompts write them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.tools import tool
+
+from llmcompiler_graph.parser import (
+    ParsedCall,
+    PlanLineError,
+    PlanSyntaxError,
+    parse_call_arguments,
+    parse_joiner_output,
+    parse_plan,
+    parse_plan_line,
+)
+from llmcompiler_graph.references import substitute_references
+from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
+
+# --------------------------------------------------------------------------- plan lines
+
+
+@pytest.mark.parametrize(
+    ("line", "args"),
+    [
+        # The paper's Movie prompt writes titles without quotes.
+        (
+            "5. search(Austin Powers International Man of Mystery)",
+            ("Austin Powers International Man of Mystery",),
+        ),
+        ("1. search(Arthur's Magazine)", ("Arthur's Magazine",)),
+        ("1. search(Mount Everest (Nepal))", ("Mount Everest (Nepal)",)),
+        ("2. search(height of $1)", ("height of $1",)),
+        ('3. math(abs($1 - $2), ["$1", "$2"])', ("abs($1 - $2)", ["$1", "$2"])),
+    ],
+)
+def test_unquoted_arguments_are_read_as_text_with_a_note(line: str, args: tuple[Any, ...]) -> None:
+    item = parse_plan_line(line)
+    assert isinstance(item, ParsedCall)
+    assert item.args == args
+    assert item.unquoted and any("unquoted" in note for note in item.notes)
+
+
+def test_unquoted_arguments_that_parse_as_several_keep_each_as_text() -> None:
+    item = parse_plan_line("1. lookup(Titanic, 1997)")
+    assert isinstance(item, ParsedCall)
+    assert (item.args, item.arguments, item.unquoted) == (("Titanic", 1997), "Titanic, 1997", True)
+
+
+def test_an_unquoted_keyword_value_is_that_keyword_as_text() -> None:
+    item = parse_plan_line("1. search(query=Austin Powers)")
+    assert isinstance(item, ParsedCall)
+    assert (item.args, dict(item.kwargs)) == ((), {"query": "Austin Powers"})
+
+
+@pytest.mark.parametrize(
+    ("line", "args", "kwargs"),
+    [
+        ('1. search("Austin Powers")', ("Austin Powers",), {}),
+        ('1. search(query="x", k=3)', (), {"query": "x", "k": 3}),
+        ('2. math("$1 * 2", ["$1"])', ("$1 * 2", ["$1"]), {}),
+        ("1. f(true, null, 2.5)", (True, None, 2.5), {}),
+    ],
+)
+def test_quoted_keyword_and_list_forms_keep_their_meaning(
+    line: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    item = parse_plan_line(line)
+    assert isinstance(item, ParsedCall)
+    assert (item.args, dict(item.kwargs), item.notes, item.unquoted) == (args, kwargs, (), False)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '1. search("x")\'',
+        '1. search("x").',
+        '1. search("x"),',
+        '1. search("x") -- the first one',
+        "1. search('x')`",
+    ],
+)
+def test_text_after_the_call_is_ignored_with_a_note(line: str) -> None:
+    item = parse_plan_line(line)
+    assert isinstance(item, ParsedCall)
+    assert item.args == ("x",)
+    assert any("ignored the text after the call" in note for note in item.notes)
+
+
+def test_a_comment_after_the_call_is_still_silent() -> None:
+    item = parse_plan_line('1. search("x")  # the first one')
+    assert isinstance(item, ParsedCall)
+    assert item.notes == ()
+
+
+def test_a_call_that_never_closes_is_still_an_error() -> None:
+    item = parse_plan_line('1. search("unterminated')
+    assert isinstance(item, PlanLineError)
+    assert "not closed" in item.message
+
+
+def test_a_repeated_keyword_is_an_error_not_the_last_value() -> None:
+    with pytest.raises(PlanSyntaxError, match="given twice"):
+        parse_call_arguments('query="a", query="b"')
+
+
+def test_carriage_return_line_ends_split_lines() -> None:
+    items = parse_plan('1. search("a")\r2. search("b")\r\n3. join()')
+    assert [(i.idx, i.tool) for i in items if isinstance(i, ParsedCall)] == [
+        (1, "search"),
+        (2, "search"),
+        (3, "join"),
+    ]
+
+
+# --------------------------------------------------------------------------- references
+
+
+def test_an_escaped_reference_is_literal_text_and_no_dependency() -> None:
+    item = parse_plan_line('2. search("a $$1 coupon, not $1")')
+    assert isinstance(item, ParsedCall)
+    assert item.dependencies == (1,)
+    assert substitute_references(item.args, {1: "X"}) == ("a $1 coupon, not X",)
+
+
+# --------------------------------------------------------------------------- joiner replies
+
+
+@pytest.mark.parametrize(
+    ("reply", "action", "content"),
+    [
+        ("Thought: known.\nAction: Finish(Arthur's Magazine)", "finish", "Arthur's Magazine"),
+        ("Thought: known.\nAction: Finish[Arthur's Magazine]", "finish", "Arthur's Magazine"),
+        ("Thought: known.\nAction: Finish[a [nested] list]", "finish", "a [nested] list"),
+        ("Thought: need K2.\nAction: Replan[look up K2]", "replan", "look up K2"),
+        ("Thought: need K2.\nAction: Replan(look up K2)", "replan", "look up K2"),
+        ("Thought: need K2.\nAction: Replan: look up K2", "replan", "look up K2"),
+        ("Thought: need more.\nAction: Replan", "replan", ""),
+        ("Thought: ok.\nAction: Finish(Great :) thanks)", "finish", "Great :) thanks"),
+        ("Thought: ok.\nAction: Finish(Mount Everest (Nepal)).", "finish", "Mount Everest (Nepal)"),
+        ("Thought: ok.\nAction: Finish(Paris) because it is the capital", "finish", "Paris"),
+        ('Thought: ok.\nAction: Finish(He said "hi (there)")', "finish", 'He said "hi (there)"'),
+        ("Thought: ok.\nAction: Finish(line one\nline two)", "finish", "line one\nline two"),
+        ("Thought: ok.\nAction: Finish: 238 m", "finish", "238 m"),
+        ("Thought: ok.\nFinish[238 m]", "finish", "238 m"),
+    ],
+)
+def test_joiner_actions_in_paren_bracket_and_colon_forms(reply: str, action: str, content: str) -> None:
+    decision = parse_joiner_output(reply)
+    assert (decision.action, decision.content, decision.well_formed) == (action, content, True)
+
+
+def test_a_reply_without_an_action_stays_the_answer() -> None:
+    decision = parse_joiner_output("Everest is taller; we should finish here.")
+    assert (decision.action, decision.content, decision.well_formed) == (
+        "finish",
+        "Everest is taller; we should finish here.",
+        False,
+    )
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+async def test_the_paper_movie_plan_without_quotes_runs_every_search(log: ToolLog) -> None:
+    plan = (
+        "Thought: I need to look up each movie.\n"
+        "1. search(Austin Powers International Man of Mystery)\n"
+        "2. search(Star Wars Episode IV - A New Hope)\n"
+        "3. search(Arthur's Magazine)\n"
+        "4. join()<END_OF_PLAN>"
+    )
+    state = await build(scripted(plan, FINISH.format(answer="done")), [log.search_tool()]).ainvoke(question())
+    assert [a["query"] for a in log.args_of("search")] == [
+        "Austin Powers International Man of Mystery",
+        "Star Wars Episode IV - A New Hope",
+        "Arthur's Magazine",
+    ]
+    assert all(t["status"] == "done" for t in state["tasks"].values())
+    assert any("unquoted" in note for note in state["plan_notes"])
+    assert state.get("plan_issues", []) == []
+
+
+async def test_a_dollar_amount_that_names_no_task_is_literal_and_the_task_runs(log: ToolLog) -> None:
+    plan = (
+        '1. search("companies with a market cap over $2 trillion")\n'
+        '2. search("revenue of $1")\n'
+        '3. search("a $$1 coupon")\n'
+        "4. join()<END_OF_PLAN>"
+    )
+    state = await build(scripted(plan, FINISH.format(answer="done")), [log.search_tool()]).ainvoke(question())
+    assert sorted(a["query"] for a in log.args_of("search")) == [
+        "a $1 coupon",
+        "companies with a market cap over $2 trillion",
+        "revenue of result for companies with a market cap over $2 trillion",
+    ]
+    assert state["tasks"][1]["dependencies"] == []
+    assert any("$2 names no earlier action" in note for note in state["plan_notes"])
+
+
+async def test_a_forward_reference_is_kept_as_text_and_does_not_wait(log: ToolLog) -> None:
+    plan = '1. search("$2")\n2. search("$1")\n3. join()'
+    await build(scripted(plan, FINISH.format(answer="done")), [log.search_tool()]).ainvoke(question())
+    assert [a["query"] for a in log.args_of("search")] == ["$2", "result for $2"]
+
+
+async def test_a_one_parameter_tool_gets_all_unquoted_text_as_one_string(log: ToolLog) -> None:
+    plan = "1. search(Titanic, 1997)\n2. search(query=Star Wars)\n3. join()"
+    await build(scripted(plan, FINISH.format(answer="done")), [log.search_tool()]).ainvoke(question())
+    assert [a["query"] for a in log.args_of("search")] == ["Titanic, 1997", "Star Wars"]
+
+
+async def test_an_unquoted_call_to_a_two_parameter_tool_fails_with_what_is_missing(log: ToolLog) -> None:
+    @tool
+    def lookup(title: str, year: int) -> str:
+        """Look a film up by title and year."""
+        return f"{title} ({year})"
+
+    plan = "1. lookup(Titanic by Cameron)\n2. join()"
+    state = await build(scripted(plan, FINISH.format(answer="done")), [lookup]).ainvoke(question())
+    assert state["tasks"][1]["status"] == "error"
+    assert "year" in (state["tasks"][1]["error"] or "")
+    assert any("action 1: unquoted arguments taken as one string" in n for n in state["plan_notes"])
+
+
+REPLAN = "Thought: the subtraction lacked its inputs.\nAction: Replan(use the heights found)"
+
+
+async def test_a_replan_numbered_from_one_is_renumbered_and_runs(log: ToolLog) -> None:
+    heights = {"Everest": "8849", "K2": "8611"}
+    search = log.search_tool(answer=lambda q: heights.get(q, f"result for {q}"))
+    model = scripted(
+        '1. search("Everest")\n2. search("K2")\n3. search("Everest minus K2")\n4. join()<END_OF_PLAN>',
+        REPLAN,
+        # Numbered from 1 again: $1 is this plan's own first line, $2 the earlier search for K2.
+        '1. search("compare $2")\n2. search("$1 versus ${2}")\n3. join()<END_OF_PLAN>',
+        FINISH.format(answer="238 m"),
+    )
+    state = await build(model, [search]).ainvoke(question())
+    assert state["messages"][-1].content == "238 m"
+    assert [a["query"] for a in log.args_of("search")][3:] == [
+        "compare 8611",
+        "result for compare 8611 versus 8611",
+    ]
+    tasks = state["tasks"]
+    assert (tasks[4]["dependencies"], tasks[5]["dependencies"]) == ([2], [2, 4])
+    assert tasks[5]["args"] == {"query": "$4 versus ${2}"}
+    assert any("action 1 was renumbered 4" in note for note in state["plan_notes"])
+    assert "4. search(query='compare $2')" in last_text(model, 3)
+
+
+async def test_renumbering_is_visible_in_the_event_stream(log: ToolLog) -> None:
+    model = scripted(
+        '1. search("a")\n2. join()<END_OF_PLAN>',
+        REPLAN,
+        '1. search("b")\n2. join()<END_OF_PLAN>',
+        FINISH.format(answer="done"),
+    )
+    events = [e async for e in build(model, [log.search_tool()]).astream(question(), stream_mode="custom")]
+    parsed = [(e["idx"], e["planned_idx"]) for e in events if e["type"] == "task_parsed"]
+    assert parsed == [(1, 1), (2, 1)]
+    finished = [e["renumbered"] for e in events if e["type"] == "plan_finished"]
+    assert finished == [{}, {1: 2}]
+
+
+async def test_joiner_replan_in_brackets_replans(log: ToolLog) -> None:
+    model = scripted(
+        '1. search("a")\n2. join()<END_OF_PLAN>',
+        "Thought: need b.\nAction: Replan[look up b]",
+        '3. search("b")\n4. join()<END_OF_PLAN>',
+        "Thought: done.\nAction: Finish[a and b]",
+    )
+    state = await build(model, [log.search_tool()]).ainvoke(question())
+    assert state["messages"][-1].content == "a and b"
+    assert [a["query"] for a in log.args_of("search")] == ["a", "b"]
+    assert state["replans"] == 1
+    assert "look up b" in last_text(model, 2)
