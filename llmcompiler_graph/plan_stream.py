@@ -46,7 +46,9 @@ def accepts_stop(model: LanguageModelLike) -> bool:
     """
     while isinstance(model, RunnableBinding):
         model = model.bound
-    return isinstance(model, BaseLanguageModel)
+    # `init_chat_model(configurable_fields=...)` returns a wrapper that passes call
+    # keyword arguments on to the chat model it builds.
+    return isinstance(model, BaseLanguageModel) or type(model).__name__ == "_ConfigurableModel"
 
 
 def stop_kwargs(stop: list[str] | None) -> Mapping[str, Any]:

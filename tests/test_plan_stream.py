@@ -146,3 +146,15 @@ async def test_bench_counts_the_planner_tokens_a_provider_reports_at_the_end(tmp
     row = (await run_benchmark(settings, run, questions=load_dataset("demo", 1)))[0]
     assert (row["llm_calls"], row["tokens_estimated"]) == (3, False)
     assert (row["input_tokens"], row["output_tokens"]) == (3000, 60)
+
+
+def test_stop_is_passed_only_to_what_forwards_it_to_a_model() -> None:
+    from langchain.chat_models import init_chat_model
+    from langchain_core.runnables import RunnableLambda
+
+    from llmcompiler_graph.plan_stream import accepts_stop
+
+    assert accepts_stop(ScriptedChatModel().bind_tools([]))
+    assert accepts_stop(ScriptedChatModel().bind(temperature=0))
+    assert accepts_stop(init_chat_model(configurable_fields="any"))
+    assert not accepts_stop(RunnableLambda(lambda messages: "1. join()"))
