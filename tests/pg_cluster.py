@@ -30,7 +30,9 @@ needs_postgres = pytest.mark.skipif(
     postgres_binaries() is None or bool(_missing_client),
     reason=f"PostgreSQL not available: {POSTGRES_INSTALL_HINT}; pip install -e '.[postgres]'",
 )
-needs_redis = pytest.mark.skipif(redis_binary() is None, reason=f"redis-server not found: {REDIS_INSTALL_HINT}")
+needs_redis = pytest.mark.skipif(
+    redis_binary() is None, reason=f"redis-server not found: {REDIS_INSTALL_HINT}"
+)
 
 
 @pytest.fixture(scope="session")

@@ -208,7 +208,9 @@ def test_a_run_paused_for_approval_is_approved_from_a_second_process_and_finishe
     paused = run_to_end("run", log, db, plan)  # process 1: runs $1, then waits for approval
     assert paused["answer"] is None
     [request] = paused["interrupts"]  # type: ignore[misc]
-    assert [(c["tool"], c["args"]) for c in request["calls"]] == [("send_email", {"to": "team", "body": "$1"})]
+    assert [(c["tool"], c["args"]) for c in request["calls"]] == [
+        ("send_email", {"to": "team", "body": "$1"})
+    ]
     assert [e["query"] for e in entries(log) if e["event"] == "start"] == ["fast"]
 
     approver = start("approve", log, db, plan)  # process 2: approves; killed while $3 runs
@@ -229,7 +231,9 @@ def test_a_run_paused_for_approval_is_approved_from_a_second_process_and_finishe
     assert started.count(email) == 1  # the side effect happened once, in the approver
     assert started.count("fast") == 1  # and $1 ran once, before the pause
     finisher = finished["pid"]
-    assert sorted(str(e["query"]) for e in entries(log) if e["pid"] == finisher and e["event"] == "start") == [
+    assert sorted(
+        str(e["query"]) for e in entries(log) if e["pid"] == finisher and e["event"] == "start"
+    ) == [
         "again found<fast>",
         "slow after sent to team",
     ]

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -30,6 +31,7 @@ __all__ = [
     "ThrowawayPostgres",
     "ThrowawayRedis",
     "postgres_binaries",
+    "process_cpu_seconds",
     "redis_binary",
 ]
 
@@ -53,6 +55,22 @@ def redis_binary() -> Path | None:
     """`redis-server`, if installed."""
     found = shutil.which("redis-server")
     return Path(found) if found else None
+
+
+def process_cpu_seconds(pid: int, *, with_children: bool = False) -> float:
+    """User + system CPU seconds of a live process (Linux `/proc`); 0.0 once it is gone.
+
+    With `with_children`, the CPU of its children that have exited and been waited for is
+    added (for PostgreSQL's postmaster: every backend that has closed).
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])
+    if with_children:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _as_service_user(user: str) -> tuple[list[str], int | None, int | None]:
@@ -131,15 +149,29 @@ class ThrowawayPostgres:
         path = self.directory / "server.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the server: the postmaster, its live backends, and those that have exited."""
+        try:
+            postmaster = int((self.directory / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return 0.0
+        total = process_cpu_seconds(postmaster, with_children=True)
+        for task in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = task.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:  # a live child (backend or background worker)
+                total += process_cpu_seconds(int(task.parent.name))
+        return total
+
     def stop(self) -> None:
         """Stop the server at once (`pg_ctl stop -m immediate`) and delete its directory."""
         if self._started:
             self._started = False
-            try:
+            with contextlib.suppress(RuntimeError):  # already gone: the directory is deleted all the same
                 self._run(str(self.binaries / "pg_ctl"), "-D", str(self.directory / "data"),
                           "-m", "immediate", "-w", "stop")  # fmt: skip
-            except RuntimeError:
-                pass  # already gone; the directory is deleted all the same
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> ThrowawayPostgres:
@@ -201,6 +233,10 @@ class ThrowawayRedis:
         """The server's log."""
         path = self.directory / "server.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the server so far."""
+        return process_cpu_seconds(self.process.pid) if self.process is not None else 0.0
 
     def stop(self) -> None:
         """Stop the server and delete its directory."""

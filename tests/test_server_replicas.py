@@ -1,0 +1,70 @@
+"""LangGraph's own server (`langgraph-api` + `langgraph-runtime-pg`) on two replicas over one PostgreSQL.
+
+100 runs go in through `langgraph-sdk`; replica 0 is SIGKILLed after 30 have finished,
+while it is executing about ten. Every run must finish with its own answer, the killed
+replica's runs must be resumed by the other one, no call whose result had been saved before
+the kill may run again, and the side effect must be recorded once per run. The servers,
+PostgreSQL and Redis are real processes on this machine (Postgres and Redis on unix
+sockets, the replicas on loopback ports). See llmcompiler_graph/bench/replicas.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from llmcompiler_graph.bench.services import ThrowawayPostgres, ThrowawayRedis
+from tests.pg_cluster import needs_postgres, needs_redis
+
+_SERVER_MODULES = ("langgraph_api", "langgraph_runtime_pg", "langgraph_sdk", "uvicorn")
+_missing = [name for name in _SERVER_MODULES if importlib.util.find_spec(name) is None]
+needs_server_runtime = pytest.mark.skipif(
+    bool(_missing), reason=f"server runtime not installed ({', '.join(_missing)}): pip install -e '.[server]'"
+)
+
+RUNS = 100
+KILL_AFTER = 30
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    no_proxy = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1,localhost"]))
+    monkeypatch.setenv("NO_PROXY", no_proxy)  # the SDK talks to loopback only, never via a proxy
+    yield
+
+
+@needs_postgres
+@needs_redis
+@needs_server_runtime
+@pytest.mark.enable_socket
+@pytest.mark.timeout(300)
+async def test_two_replicas_finish_every_run_when_one_is_killed_mid_way(
+    tmp_path: Path, loopback_only: None
+) -> None:
+    from llmcompiler_graph.bench.replicas import format_reports, run_replicas
+
+    with ThrowawayPostgres(max_connections=300) as postgres, ThrowawayRedis() as redis:
+        report = await run_replicas(
+            replicas=2,
+            runs=RUNS,
+            postgres=postgres,
+            redis=redis,
+            kill_one_after=KILL_AFTER,
+            workdir=tmp_path,
+        )
+    summary = format_reports([report])
+    logs = "\n".join(p.read_text(errors="replace")[-3000:] for p in sorted(tmp_path.glob("replica-*.log")))
+
+    assert report.statuses == {"success": RUNS}, f"{summary}\n{logs}"
+    assert report.right_answers == RUNS, summary  # each run ends with its own ticket's answer
+    assert report.killed_replica_pid is not None
+    assert report.runs_moved_after_kill >= 1, summary  # the kill hit runs in flight, resumed elsewhere
+    assert report.repeated_after_saved == 0, summary  # nothing whose result was saved ran again
+    assert report.effects == RUNS and report.duplicate_effects == 0, summary
+    # Each run calls three tools; only calls cut short by the kill may have run a second time.
+    assert RUNS * 3 <= report.tool_executions <= RUNS * 3 + report.repeated_calls, summary
+    assert report.ok, summary
