@@ -2,7 +2,9 @@
 
 `langgraph-api` loads :func:`make_graph` in every replica (it is named in `LANGSERVE_GRAPHS`).
 Each question names a ticket (`ticket-0042`); the scripted model plans two lookups and one
-`record` call for that ticket only, so every run's answer is its own:
+`record` call for that ticket only, so every run's answer is its own. The "beta" lookup
+takes twice as long as "alpha", so for a while `$1` and `record` are done (and saved) and
+`$2` still runs: a replica killed then must hand over a half-finished run.
 
     1. search("ticket-0042 alpha")
     2. search("ticket-0042 beta")
@@ -107,10 +109,10 @@ def _latency() -> float:
 
 
 async def search(query: str, config: RunnableConfig) -> str:
-    """Look a query up (takes LLMCOMPILER_REPLICA_TOOL_LATENCY seconds)."""
+    """Look a query up (LLMCOMPILER_REPLICA_TOOL_LATENCY seconds; twice that for a "beta" query)."""
     thread = _thread_id(config)
     _log("start", f"search {query}", thread)
-    await asyncio.sleep(_latency())
+    await asyncio.sleep(_latency() * (2 if query.endswith("beta") else 1))
     _log("end", f"search {query}", thread)
     return f"found<{query}>"
 

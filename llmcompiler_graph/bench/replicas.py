@@ -7,12 +7,13 @@ its own loopback port, all serving :mod:`llmcompiler_graph.bench.replica_graph` 
 same database. Runs are submitted through `langgraph-sdk`, spread over the replicas; any
 replica's workers may pick any run from the shared queue.
 
-Each run is submitted the way a run that must survive a crash should be: the question is
-written to a new thread first (`threads.create(supersteps=...)`), then the run starts with
-no input. When a replica dies, the runtime re-queues its runs once their heartbeat has
-expired, and another replica resumes each of them from its last checkpoint; a run created
-with its input would start over instead (LangGraph discards unfinished work when a thread
-gets new input).
+When a replica dies, the runtime re-queues its runs once their heartbeat has expired
+(`LG_BG_JOB_HEARTBEAT`, 1 s here: about 4 s), and another replica runs each of them again
+with the same run id; LangGraph recognises the retry of the same run and resumes the thread
+from its last checkpoint, so calls whose results were saved do not run again. The
+benchmark checks that from outside: it snapshots the saved writes at the kill and flags any
+saved call that ran again, any run whose conversation is not exactly its question and its
+own answer, and any side effect recorded twice.
 
     python -m llmcompiler_graph.bench.replicas --replicas 1 2 4 --runs 100
     python -m llmcompiler_graph.bench.replicas --replicas 2 --runs 100 --kill-one-after 30
@@ -98,6 +99,8 @@ class ReplicaReport:
     runs_finished_before_kill: int | None = None
     calls_cut_by_kill: int = 0
     """Tool calls the killed replica had started and not finished when it died."""
+    half_done_runs_at_kill: int = 0
+    """Runs on the killed replica with one call finished and another running when it died."""
     runs_moved_after_kill: int = 0
     """Runs that had called tools on the killed replica and finished on another one."""
     tool_executions: int = 0
@@ -112,6 +115,8 @@ class ReplicaReport:
     cpu_seconds_postgres: float = 0.0
     cpu_seconds_redis: float = 0.0
     cpu_seconds_client: float = 0.0
+    load_average: float = 0.0
+    """The machine's 1-minute load average at the end: above the core count, others shared the CPU."""
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -244,10 +249,21 @@ class _Clients:
         raise RuntimeError(msg)
 
 
-async def _submit(clients: _Clients, number: int) -> tuple[str, str]:
-    """Create a thread holding the question, then a run with no input; returns (thread_id, run_id)."""
+async def _submit(clients: _Clients, number: int, *, question_on_thread: bool = False) -> tuple[str, str]:
+    """Create a thread and a run of the question on it; returns (thread_id, run_id).
+
+    The question is the run's input. With `question_on_thread`, it is written to the new
+    thread first (`threads.create(supersteps=...)`) and the run starts with no input, which
+    makes a re-queued run resume even on a LangGraph that would not recognise its retry.
+    """
     text = replica_graph.question(number)
     question = {"messages": [{"role": "user", "content": text}]}
+    if not question_on_thread:
+        thread = await clients.call(number, "threads.create")
+        run = await clients.call(
+            number, "runs.create", thread["thread_id"], replica_graph.GRAPH_ID, input=question
+        )
+        return str(thread["thread_id"]), str(run["run_id"])
     thread = await clients.call(
         number,
         "threads.create",
@@ -310,18 +326,26 @@ def _open_calls(entries: list[dict[str, Any]], pid: int) -> set[tuple[str, str]]
     return open_calls
 
 
+def _half_done_runs(entries: list[dict[str, Any]], pid: int) -> int:
+    """Threads on which process `pid` has both finished a call and one still running."""
+    finished = {entry["thread"] for entry in entries if entry["pid"] == pid and entry["event"] == "end"}
+    return len({thread for thread, _ in _open_calls(entries, pid)} & finished)
+
+
 async def _kill_when_busy(
     victim: Replica, tool_log: Path, database_url: str, kill_info: dict[str, Any], clients: _Clients
 ) -> None:
-    """SIGKILL the replica once it is in the middle of tool calls (or after 10 s of waiting)."""
+    """SIGKILL the replica once it has runs half done: a call saved, another running (or after 10 s)."""
     deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and len(_open_calls(_entries(tool_log), victim.process.pid)) < 3:
+    while time.monotonic() < deadline and _half_done_runs(_entries(tool_log), victim.process.pid) < 2:
         await asyncio.sleep(0.02)
     clients.mark_dead(victim.index)
     victim.process.send_signal(signal.SIGKILL)
     victim.process.wait(timeout=30)
     kill_info.update(pid=victim.process.pid, at=time.time())
-    kill_info["open_calls"] = _open_calls(_entries(tool_log), victim.process.pid)
+    entries = _entries(tool_log)
+    kill_info["open_calls"] = _open_calls(entries, victim.process.pid)
+    kill_info["half_done"] = _half_done_runs(entries, victim.process.pid)
     # What had been saved when it died; nothing else writes for its runs until they are re-queued.
     kill_info["saved"] = await asyncio.to_thread(_saved_writes, database_url)
 
@@ -337,6 +361,7 @@ async def run_replicas(
     tool_latency: float = 0.5,
     timeout: float = 300.0,
     workdir: Path | None = None,
+    question_on_thread: bool = False,
 ) -> ReplicaReport:
     """Serve the benchmark graph on `replicas` servers over a fresh database and push `runs` runs through.
 
@@ -373,7 +398,7 @@ async def run_replicas(
         async def one(number: int) -> tuple[int, str, dict[str, Any], float]:
             nonlocal finished
             async with semaphore:
-                thread_id, run_id = await _submit(clients, number)
+                thread_id, run_id = await _submit(clients, number, question_on_thread=question_on_thread)
             run = await _wait_done(clients, number, thread_id, run_id, timeout)
             ended = time.monotonic()
             finished += 1
@@ -402,11 +427,11 @@ async def run_replicas(
                 errors.append(f"run {number}: {run['status']}")
                 continue
             state = await clients.call(number, "threads.get_state", thread_id)
-            answer = str(state["values"]["messages"][-1]["content"])
-            if answer == replica_graph.expected_answer(number):
-                right += 1
+            said = [str(message["content"]) for message in state["values"]["messages"]]
+            if said == [replica_graph.question(number), replica_graph.expected_answer(number)]:
+                right += 1  # its own answer, and the question was not taken in twice
             else:
-                errors.append(f"run {number}: answer {answer!r}")
+                errors.append(f"run {number}: conversation {said!r}")
         latencies = [
             _timestamp(run["updated_at"]) - _timestamp(run["created_at"])
             for _, _, run, _ in outcomes
@@ -433,6 +458,7 @@ async def run_replicas(
             cpu_seconds_postgres=round(postgres_cpu, 1),
             cpu_seconds_redis=round(redis_cpu, 1),
             cpu_seconds_client=round(client_cpu, 1),
+            load_average=round(os.getloadavg()[0], 1),
             errors=errors[:20],
         )
         _check_tools(report, tool_log, database_url, kill_info)
@@ -467,6 +493,7 @@ def _check_tools(report: ReplicaReport, tool_log: Path, database_url: str, kill_
         report.killed_replica_pid = killed
         report.runs_finished_before_kill = int(kill_info["finished"])
         report.calls_cut_by_kill = len(kill_info["open_calls"])
+        report.half_done_runs_at_kill = int(kill_info["half_done"])
         pids_of: dict[str, set[int]] = defaultdict(set)
         for entry in entries:
             pids_of[entry["thread"]].add(int(entry["pid"]))
@@ -483,20 +510,22 @@ def format_reports(reports: Sequence[ReplicaReport]) -> str:
     """A plain-text table of the reports, with a line of notes for a kill or any error."""
     lines = [
         f"{'replicas':>8} {'runs':>5} {'ok':>4} {'right':>5} {'seconds':>8} {'runs/s':>7} {'latency':>8} "
-        f"{'tool calls':>10} {'repeated':>8} {'effects':>7}  CPU s: replicas | postgres | redis | client"
+        f"{'tool calls':>10} {'repeated':>8} {'effects':>7} {'load':>5}  "
+        "CPU s: replicas | postgres | redis | client"
     ]
     for r in reports:
         cpu = " + ".join(f"{c:.1f}" for c in r.cpu_seconds_per_replica)
         lines.append(
             f"{r.replicas:>8} {r.runs:>5} {r.succeeded:>4} {r.right_answers:>5} {r.seconds:>8.2f} "
             f"{r.runs_per_second:>7.2f} {r.mean_run_latency_s:>7.2f}s {r.tool_executions:>10} "
-            f"{r.repeated_calls:>8} {r.effects:>7}  {cpu} | {r.cpu_seconds_postgres:.1f} | "
-            f"{r.cpu_seconds_redis:.1f} | {r.cpu_seconds_client:.1f}"
+            f"{r.repeated_calls:>8} {r.effects:>7} {r.load_average:>5.1f}  "
+            f"{cpu} | {r.cpu_seconds_postgres:.1f} | {r.cpu_seconds_redis:.1f} | {r.cpu_seconds_client:.1f}"
         )
         if r.killed_replica_pid is not None:
             lines.append(
                 f"    replica 0 SIGKILLed after {r.runs_finished_before_kill} runs had finished, with "
-                f"{r.calls_cut_by_kill} tool calls in flight; {r.runs_moved_after_kill} of its runs "
+                f"{r.calls_cut_by_kill} tool calls in flight ({r.half_done_runs_at_kill} runs half done); "
+                f"{r.runs_moved_after_kill} of its runs "
                 f"finished on another replica; {r.repeated_after_saved} saved calls ran again, "
                 f"{r.duplicate_effects} effects were recorded twice"
             )
@@ -516,6 +545,7 @@ async def _main_async(args: argparse.Namespace) -> list[ReplicaReport]:
                 kill_one_after=args.kill_one_after,
                 jobs_per_replica=args.jobs_per_replica,
                 tool_latency=args.tool_latency,
+                question_on_thread=args.question_on_thread,
             )
             print("\n".join(format_reports([report]).splitlines()[1:]), flush=True)
             reports.append(report)
@@ -536,6 +566,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--jobs-per-replica", type=int, default=10, help="N_JOBS_PER_WORKER of each replica")
     parser.add_argument("--tool-latency", type=float, default=0.5, help="seconds each search takes")
+    parser.add_argument(
+        "--question-on-thread",
+        action="store_true",
+        help="write the question to the thread first and start each run with no input",
+    )
     parser.add_argument("--output", type=Path, default=None, help="write the reports as JSON here")
     args = parser.parse_args(argv)
     print(
