@@ -565,7 +565,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--kill-one-after", type=int, default=None, help="SIGKILL replica 0 after K runs finished"
     )
     parser.add_argument("--jobs-per-replica", type=int, default=10, help="N_JOBS_PER_WORKER of each replica")
-    parser.add_argument("--tool-latency", type=float, default=0.5, help="seconds each search takes")
+    parser.add_argument(
+        "--tool-latency",
+        type=float,
+        default=0.5,
+        help="seconds the first search takes (the second: twice that)",
+    )
     parser.add_argument(
         "--question-on-thread",
         action="store_true",
@@ -574,8 +579,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="write the reports as JSON here")
     args = parser.parse_args(argv)
     print(
-        f"{args.runs} runs per configuration; each run: plan, two {args.tool_latency} s lookups in parallel, "
-        f"one recorded side effect, join. {os.cpu_count()} CPU cores; PostgreSQL, Redis and every replica "
+        f"{args.runs} runs per configuration, {args.jobs_per_replica} at a time per replica; each run: plan, "
+        f"two lookups in parallel ({args.tool_latency:g} s and {2 * args.tool_latency:g} s), one recorded "
+        f"side effect, join. {os.cpu_count()} CPU cores; PostgreSQL, Redis, the client and every replica "
         "share them.\n"
     )
     reports = asyncio.run(_main_async(args))
