@@ -106,6 +106,8 @@ class ReplicaReport:
     tool_executions: int = 0
     repeated_calls: int = 0
     """Tool calls executed more than once (each had been cut short by the kill, or not yet saved)."""
+    repeated_returned_unsaved: int = 0
+    """Of those, calls that had returned on the killed replica before their result was saved."""
     repeated_after_saved: int = 0
     """Tool calls executed again although their result had been saved before the kill: must be 0."""
     effects: int = 0
@@ -481,7 +483,10 @@ def _check_tools(report: ReplicaReport, tool_log: Path, database_url: str, kill_
     repeated = {key: s for key, s in starts.items() if len(s) > 1}
     report.repeated_calls = len(repeated)
     saved: dict[str, list[bytes]] = kill_info.get("saved", {})
+    ended = {(e["thread"], e["call"], e["pid"]) for e in entries if e["event"] == "end"}
     for (thread, call), executions in repeated.items():
+        if (thread, call, executions[0]["pid"]) in ended:
+            report.repeated_returned_unsaved += 1
         if any(_result_of(call).encode() in blob for blob in saved.get(thread, [])):
             report.repeated_after_saved += 1
             report.errors.append(f"{call} (thread {thread}) ran again after its result was saved")
@@ -525,8 +530,9 @@ def format_reports(reports: Sequence[ReplicaReport]) -> str:
             lines.append(
                 f"    replica 0 SIGKILLed after {r.runs_finished_before_kill} runs had finished, with "
                 f"{r.calls_cut_by_kill} tool calls in flight ({r.half_done_runs_at_kill} runs half done); "
-                f"{r.runs_moved_after_kill} of its runs "
-                f"finished on another replica; {r.repeated_after_saved} saved calls ran again, "
+                f"{r.runs_moved_after_kill} of its runs finished on another replica; "
+                f"{r.repeated_calls} calls ran twice ({r.repeated_returned_unsaved} had returned, not yet saved); "
+                f"{r.repeated_after_saved} saved calls ran again, "
                 f"{r.duplicate_effects} effects were recorded twice"
             )
         lines.extend(f"    ! {error}" for error in r.errors)
