@@ -531,7 +531,8 @@ def format_reports(reports: Sequence[ReplicaReport]) -> str:
                 f"    replica 0 SIGKILLed after {r.runs_finished_before_kill} runs had finished, with "
                 f"{r.calls_cut_by_kill} tool calls in flight ({r.half_done_runs_at_kill} runs half done); "
                 f"{r.runs_moved_after_kill} of its runs finished on another replica; "
-                f"{r.repeated_calls} calls ran twice ({r.repeated_returned_unsaved} had returned, not yet saved); "
+                f"{r.repeated_calls} calls ran twice "
+                f"({r.repeated_returned_unsaved} had returned, not yet saved); "
                 f"{r.repeated_after_saved} saved calls ran again, "
                 f"{r.duplicate_effects} effects were recorded twice"
             )
