@@ -6,18 +6,27 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
-from pydantic import ValidationError
+from langgraph.prebuilt import ToolNode
 
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.execution import Batch, BatchRegistry
-from llmcompiler_graph.parser import substitute_references
+from llmcompiler_graph.references import substitute_references, to_text
 from llmcompiler_graph.state import Task, TaskDispatch
+from llmcompiler_graph.tool_calls import (
+    ToolOutcome,
+    call_tool,
+    describe_failure,
+    injected_parameters,
+    make_tool_node,
+    tool_call_id,
+)
+from llmcompiler_graph.toolset import coerce_arguments
 
 __all__ = [
     "EXECUTE_TASK_NODE",
@@ -29,6 +38,7 @@ __all__ = [
     "make_executor",
     "remember_finished_calls",
     "skipped",
+    "task_updates",
 ]
 
 EXECUTE_TASK_NODE = "execute_task"
@@ -64,13 +74,30 @@ def skipped(task: Task, failed_dependency: Task) -> Task:
     )
 
 
-def _describe_error(tool: BaseTool, error: BaseException) -> str:
-    if isinstance(error, ValidationError):
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.errors()
-        )
-        return f"invalid arguments for {tool.name}: {problems}"
-    return f"{tool.name} raised {type(error).__name__}: {error}"
+def _recorded(outcome: ToolOutcome) -> dict[str, Any]:
+    """The fields of a task record for a tool call's outcome."""
+    record: dict[str, Any] = {"status": outcome.status}
+    if outcome.status == "done":
+        record["result"] = outcome.content
+    else:
+        record["error"] = outcome.content if isinstance(outcome.content, str) else to_text(outcome.content)
+    if outcome.artifact is not None:
+        record["artifact"] = outcome.artifact
+    if outcome.update:
+        record["state_update"] = outcome.update
+    return record
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One tool call about to run: the task, its tool, resolved arguments and run context."""
+
+    task: Task
+    tool: BaseTool
+    args: dict[str, Any]
+    config: RunnableConfig
+    deadline: float | None
+    state: Any
 
 
 @dataclass(frozen=True)
@@ -87,9 +114,14 @@ class TaskRunner:
     Holds only configuration; all run state lives in the :class:`Batch` it is given.
     """
 
-    def __init__(self, tools: Mapping[str, BaseTool], task_timeout: float | None) -> None:
+    def __init__(
+        self, tools: Mapping[str, BaseTool], task_timeout: float | None, tool_node: ToolNode | None = None
+    ) -> None:
         self.tools = tools
         self.task_timeout = task_timeout
+        self.tool_node = tool_node if tool_node is not None else make_tool_node(list(tools.values()))
+        #: Whether some tool injects graph state, so runs must hand it over.
+        self.needs_state = any(injected_parameters(t) for t in tools.values())
 
     async def run(
         self,
@@ -98,11 +130,13 @@ class TaskRunner:
         batch: Batch,
         config: RunnableConfig,
         deadline: float | None = None,
+        state: Any = None,
     ) -> Task | None:
         """Run `task` within `batch`; return its final record, or `None` when it must be deferred.
 
         The record is published to the batch (also when the run is cancelled) so that
-        tasks waiting on this one never wait forever.
+        tasks waiting on this one never wait forever. `state` is the graph state a tool's
+        `InjectedState` / `ToolRuntime.state` sees (`None` when no tool injects it).
         """
         record: Task | None = None
         inputs = _Inputs(deferred=True)
@@ -113,8 +147,12 @@ class TaskRunner:
             if inputs.failed_dependency is not None:
                 record = skipped(task, inputs.failed_dependency)
             else:
-                args = substitute_references(task["args"], inputs.results)
-                record = await self._call_once(task, self.tools[task["tool"]], args, batch, config, deadline)
+                tool = self.tools[task["tool"]]
+                args = coerce_arguments(
+                    tool, task["args"], substitute_references(task["args"], inputs.results)
+                )
+                call = _Call(task, tool, args, config, deadline, state)
+                record = await self._call_once(call, batch)
             return record
         finally:
             if record is None and not inputs.deferred:
@@ -137,19 +175,12 @@ class TaskRunner:
             results[dep] = record["result"]
         return _Inputs(results=results)
 
-    async def _call_once(
-        self,
-        task: Task,
-        tool: BaseTool,
-        args: dict[str, Any],
-        batch: Batch,
-        config: RunnableConfig,
-        deadline: float | None,
-    ) -> Task:
+    async def _call_once(self, call: _Call, batch: Batch) -> Task:
         """Call the tool, unless an identical call already ran (or is running) in this question."""
+        task, tool, args = call.task, call.tool, call.args
         key = call_key(tool.name, args) if deduplicates(tool) else None
         if key is None:
-            return await self._call_tool(task, tool, args, batch, config, deadline)
+            return await self._call_tool(call, batch)
         earlier = batch.earlier_call(key)
         if earlier is not None:
             record = await asyncio.shield(earlier) if isinstance(earlier, asyncio.Future) else earlier
@@ -167,21 +198,14 @@ class TaskRunner:
         claim = batch.claim_call(key)
         outcome: Task | None = None
         try:
-            outcome = await self._call_tool(task, tool, args, batch, config, deadline)
+            outcome = await self._call_tool(call, batch)
             batch.remember_call(key, outcome)
             return outcome
         finally:
             claim.set_result(outcome or {**task, "status": "error", "error": "cancelled before it finished"})
 
-    async def _call_tool(
-        self,
-        task: Task,
-        tool: BaseTool,
-        args: dict[str, Any],
-        batch: Batch,
-        config: RunnableConfig,
-        deadline: float | None,
-    ) -> Task:
+    async def _call_tool(self, call: _Call, batch: Batch) -> Task:
+        task, tool, args, deadline = call.task, call.tool, call.args, call.deadline
         limit = batch.semaphore()
         async with limit if limit is not None else contextlib.nullcontext():
             started = time.time()
@@ -202,13 +226,17 @@ class TaskRunner:
                 }
             )
             outcome: dict[str, Any]
+            call_id = task.get("tool_call_id") or tool_call_id(None, task["idx"])
             try:
-                result = await asyncio.wait_for(tool.ainvoke(args, config), timeout=timeout)
-                outcome = {"status": "done", "result": result}
+                called = await asyncio.wait_for(
+                    call_tool(self.tool_node, tool.name, args, call_id, call.config, call.state),
+                    timeout=timeout,
+                )
+                outcome = _recorded(called)
             except TimeoutError:
                 outcome = {"status": "error", "error": f"{tool.name} {reason} and was abandoned"}
-            except Exception as exc:  # every tool failure becomes an observation
-                outcome = {"status": "error", "error": _describe_error(tool, exc)}
+            except Exception as exc:  # a failure outside the tool itself still becomes an observation
+                outcome = {"status": "error", "error": describe_failure(tool.name, exc)}
             return finished(task, resolved_args=args, started_at=started, finished_at=time.time(), **outcome)
 
 
@@ -238,6 +266,26 @@ def remember_finished_calls(batch: Batch, tasks: Mapping[int, Task]) -> None:
                 batch.remember_call(key, task)
 
 
+def task_updates(records: Iterable[Task]) -> dict[str, Any]:
+    """The state update for finished task records: the records, plus what tools asked for.
+
+    A tool that returned a `Command` asked for state updates (see
+    :attr:`~llmcompiler_graph.state.Task.state_update`); they are applied here, in task
+    order, and the records keep only the outcome.
+    """
+    update: dict[str, Any] = {}
+    done: dict[int, Task] = {}
+    for record in sorted(records, key=lambda r: r["idx"]):
+        changes = record.get("state_update")
+        if changes:
+            record = {k: v for k, v in record.items() if k != "state_update"}  # type: ignore[assignment]
+            update.update(changes)
+        done[record["idx"]] = record
+    if done:
+        update["tasks"] = done
+    return update
+
+
 TaskNode = Callable[[TaskDispatch, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
 
 
@@ -254,7 +302,9 @@ def make_executor(runner: TaskRunner, registry: BatchRegistry) -> TaskNode:
         job = batch.job(task["idx"])
         if job is not None:
             return await job
-        return await runner.run(task, dispatch["dependency_results"], batch, config, dispatch["deadline"])
+        return await runner.run(
+            task, dispatch["dependency_results"], batch, config, dispatch["deadline"], dispatch.get("state")
+        )
 
     async def execute_task(dispatch: TaskDispatch, config: RunnableConfig) -> dict[str, Any]:
         batch = registry.attach(dispatch["execution_id"], dispatch["batch_size"])
@@ -264,8 +314,7 @@ def make_executor(runner: TaskRunner, registry: BatchRegistry) -> TaskNode:
                 records = [await collect(tasks[0], dispatch, batch, config)]
             else:
                 records = await asyncio.gather(*(collect(task, dispatch, batch, config) for task in tasks))
-            done = {record["idx"]: record for record in records if record is not None}
-            return {"tasks": done} if done else {}
+            return task_updates(record for record in records if record is not None)
         finally:
             registry.report(dispatch["execution_id"])
 

@@ -28,6 +28,7 @@ from llmcompiler_graph.prompts import (
 )
 from llmcompiler_graph.scheduler import EXECUTE_TASK_NODE, JOINER_NODE, make_scheduler
 from llmcompiler_graph.state import LLMCompilerState, TaskDispatch
+from llmcompiler_graph.tool_calls import ToolWrapper, make_tool_node
 from llmcompiler_graph.toolset import ToolLike, normalize_tools
 
 __all__ = [
@@ -112,6 +113,7 @@ def create_llmcompiler(
     joiner_prompt: str = JOINER_SYSTEM_PROMPT,
     joiner_finish_only_prompt: str = JOINER_FINISH_ONLY_PROMPT,
     state_schema: type[Any] = LLMCompilerState,
+    tool_wrappers: Sequence[ToolWrapper] = (),
 ) -> StateGraph[Any]:
     r"""Build an LLMCompiler agent as an uncompiled LangGraph `StateGraph`.
 
@@ -160,6 +162,9 @@ def create_llmcompiler(
         joiner_prompt: The joiner's system prompt while replanning is allowed.
         joiner_finish_only_prompt: The joiner's system prompt once replans are spent.
         state_schema: :class:`~llmcompiler_graph.state.LLMCompilerState` or a subclass.
+        tool_wrappers: Async `wrap_tool_call` hooks, outermost first, around every tool
+            call (retries, caching, rewriting a request); tools run through LangGraph's
+            `ToolNode` either way.
 
     Returns:
         The uncompiled graph; call `.compile()` with the checkpointer, store and
@@ -217,7 +222,7 @@ def create_llmcompiler(
         name for name, t in tool_map.items() if (t.metadata or {}).get(SIDE_EFFECTS_METADATA_KEY)
     }
     registry = BatchRegistry(max_concurrency)
-    runner = TaskRunner(tool_map, task_timeout)
+    runner = TaskRunner(tool_map, task_timeout, make_tool_node(list(tool_map.values()), tool_wrappers))
     planner = make_planner(
         planner_model,
         tool_map,
@@ -235,7 +240,7 @@ def create_llmcompiler(
     builder.add_node(PLANNER_NODE, _Node(PLANNER_NODE, planner))
     builder.add_node(
         SCHEDULER_NODE,
-        _sync_node(SCHEDULER_NODE, make_scheduler(registry, needs_approval)),
+        _sync_node(SCHEDULER_NODE, make_scheduler(registry, needs_approval, with_state=runner.needs_state)),
         destinations=(EXECUTE_TASK_NODE, APPROVE_NODE, JOINER_NODE),
     )
     builder.add_node(

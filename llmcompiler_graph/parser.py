@@ -46,7 +46,7 @@ JOIN_TOOL_NAME = "join"
 MAX_LINE_CHARS = 20_000
 
 _TASK_LINE = re.compile(r"^\s*(?:[-*]\s*)?(\d{1,9})\s*[.)]\s*(.*)$", re.DOTALL)
-_CALL_HEAD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_CALL_HEAD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*\(")
 _THOUGHT_LINE = re.compile(r"^\s*Thought\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 # A reference written outside string literals (`f($1)`), quoted before parsing.
 _BARE_REFERENCE = re.compile(r"\$\{(\d{1,9})\}|\$(\d{1,9})(?![\w])")

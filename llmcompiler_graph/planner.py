@@ -27,6 +27,7 @@ from llmcompiler_graph.executor import (
     finished,
     remember_finished_calls,
     skipped,
+    task_updates,
 )
 from llmcompiler_graph.parser import (
     END_OF_PLAN,
@@ -40,6 +41,7 @@ from llmcompiler_graph.plan_stream import ReadOutcome, accepts_stop, read_plan_s
 from llmcompiler_graph.prompts import build_replan_prompt
 from llmcompiler_graph.references import find_references, renumber_references
 from llmcompiler_graph.state import LLMCompilerState, Task
+from llmcompiler_graph.tool_calls import tool_call_id
 from llmcompiler_graph.toolset import bind_arguments, tool_parameters
 
 __all__ = ["PlanBuilder", "current_question", "has_checkpointer", "make_planner", "message_text"]
@@ -91,6 +93,7 @@ class PlanBuilder:
     notes: list[str] = field(default_factory=list)
     renumbered: dict[int, int] = field(default_factory=dict)
     joined: bool = False
+    question_id: str | None = None
 
     @property
     def full(self) -> bool:
@@ -217,6 +220,7 @@ class PlanBuilder:
             "error": error,
             "started_at": None,
             "finished_at": now if error is not None else None,
+            "tool_call_id": tool_call_id(self.question_id, idx),
         }
         self.tasks[idx] = task
         return task
@@ -286,7 +290,10 @@ def make_planner(
                 )
             )
 
-        builder = PlanBuilder(tools, earlier, plan_round, max_tasks=max_tasks_per_plan)
+        builder = PlanBuilder(
+            tools, earlier, plan_round, max_tasks=max_tasks_per_plan, question_id=question_id
+        )
+        tool_state = dict(state) if runner.needs_state else None
         parser = StreamingPlanParser()
         checkpointed = has_checkpointer(config)
         durable = checkpointed and eager is True and not in_sync_run()
@@ -297,6 +304,7 @@ def make_planner(
             remember_finished_calls(batch, earlier)
         planner_context = contextvars.copy_context()
         settling: list[asyncio.Future[Task]] = []
+        tool_updates: dict[str, Any] = {}
 
         held: set[int] = set()
         # Tools started here run inside the planner's step; label their callbacks (and so
@@ -331,7 +339,7 @@ def make_planner(
                 batch.publish(record)
                 return
             known = {d: earlier[d]["result"] for d in task["dependencies"] if d in earlier}
-            run = functools.partial(runner.run, task, known, batch, task_config, deadline)
+            run = functools.partial(runner.run, task, known, batch, task_config, deadline, tool_state)
             if durable:
                 # Started in the planner's own context, whichever task parsed the line, so
                 # LangGraph numbers the saved tool runs in plan order.
@@ -419,8 +427,8 @@ def make_planner(
             if builder.full and not parser.done:
                 builder.note_truncated()
             consume(parser.finish())
-            for record in await asyncio.gather(*settling):
-                builder.tasks[record["idx"]] = record
+            tool_updates = task_updates(await asyncio.gather(*settling))
+            builder.tasks.update(tool_updates.pop("tasks", {}))
         except BaseException:
             for pending_settle in settling:
                 pending_settle.cancel()
@@ -445,6 +453,7 @@ def make_planner(
             }
         )
         update: dict[str, Any] = {
+            **tool_updates,
             "plan_issues": [*earlier_issues, *(f"plan {plan_round + 1}: {i}" for i in issues)],
             "plan_notes": [*earlier_notes, *(f"plan {plan_round + 1}: {n}" for n in builder.notes)],
             "replan_feedback": None,

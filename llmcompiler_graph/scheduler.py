@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from langgraph.types import Command, Send
@@ -38,8 +38,34 @@ def _split(tasks: list[Task], parts: int) -> list[list[Task]]:
     return chunks
 
 
+def _dispatch(
+    chunk: list[Task],
+    tasks: Mapping[int, Task],
+    execution_id: str,
+    batch_size: int,
+    deadline: float | None,
+    tool_state: dict[str, Any] | None,
+) -> TaskDispatch:
+    """The `Send` payload for one chunk of a batch: its tasks and their finished inputs."""
+    dispatch = TaskDispatch(
+        tasks=chunk,
+        execution_id=execution_id,
+        batch_size=batch_size,
+        deadline=deadline,
+        dependency_results={
+            d: tasks[d]["result"]
+            for task in chunk
+            for d in task["dependencies"]
+            if tasks[d]["status"] == "done"
+        },
+    )
+    if tool_state is not None:
+        dispatch["state"] = tool_state
+    return dispatch
+
+
 def make_scheduler(
-    registry: BatchRegistry, needs_approval: Collection[str] = frozenset()
+    registry: BatchRegistry, needs_approval: Collection[str] = frozenset(), *, with_state: bool = False
 ) -> Callable[[LLMCompilerState], Command[Any]]:
     """Build the scheduler node.
 
@@ -51,7 +77,8 @@ def make_scheduler(
     batch, and the task nodes only collect their outcomes. Calls of tools in
     `needs_approval` (and tasks using their results) are held back, and one request for
     all of them goes to the approval node in the same step. When nothing is pending,
-    control passes to the joiner.
+    control passes to the joiner. `with_state` hands the graph state to the task nodes,
+    for tools that inject it.
     """
 
     def scheduler(state: LLMCompilerState) -> Command[Any]:
@@ -71,6 +98,7 @@ def make_scheduler(
             }
             return Command(goto=JOINER_NODE, update={"tasks": late, "execution_id": None})
 
+        tool_state = dict(state) if with_state else None
         approvals = state.get("approvals", {})
         held = held_for_approval(pending, needs_approval, approvals)
         updates: dict[int, Task] = {}
@@ -104,18 +132,7 @@ def make_scheduler(
             sends = [
                 Send(
                     EXECUTE_TASK_NODE,
-                    TaskDispatch(
-                        tasks=chunk,
-                        execution_id=dispatched_to,
-                        batch_size=len(chunks),
-                        deadline=deadline,
-                        dependency_results={
-                            d: tasks[d]["result"]
-                            for task in chunk
-                            for d in task["dependencies"]
-                            if tasks[d]["status"] == "done"
-                        },
-                    ),
+                    _dispatch(chunk, tasks, dispatched_to, len(chunks), deadline, tool_state),
                 )
                 for chunk in chunks
             ]

@@ -46,13 +46,22 @@ class Task(TypedDict):
     resolved_args: dict[str, Any] | None
     """Arguments after substituting the dependencies' results (set when the task ran)."""
     result: Any
-    """What the tool returned (`None` unless `status == "done"`)."""
+    """What the tool returned, as the content of its `ToolMessage` (what a model is shown);
+    `None` unless `status == "done"`."""
     error: str | None
     """Why the task failed or was skipped, written for the joiner."""
     started_at: float | None
     """Epoch seconds when the tool call started."""
     finished_at: float | None
     """Epoch seconds when the tool call ended (or the task was given up)."""
+    tool_call_id: NotRequired[str]
+    """The id of the task's tool call: on its `ToolMessage`, and what `InjectedToolCallId`
+    and `ToolRuntime.tool_call_id` see. Stable for a question's task id."""
+    artifact: NotRequired[Any]
+    """The tool's artifact, for tools with `response_format="content_and_artifact"`."""
+    state_update: NotRequired[dict[str, Any]]
+    """State updates a tool asked for by returning a `Command` (its messages aside);
+    applied by the task node, then dropped from the record."""
     same_as: NotRequired[int | None]
     """When an identical call (same tool, same resolved arguments) ran earlier in the
     question, its id: the tool was not called again and its outcome was reused."""
@@ -123,3 +132,6 @@ class TaskDispatch(TypedDict):
     """Results of the dependencies that had finished before this batch was dispatched."""
     deadline: float | None
     """Epoch seconds after which tool calls are abandoned (`run_timeout`)."""
+    state: NotRequired[Any]
+    """The graph state, for tools that inject it (`InjectedState`, `ToolRuntime.state`);
+    absent when no tool does."""

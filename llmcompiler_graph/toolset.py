@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -10,13 +11,32 @@ from langchain_core.tools import BaseTool
 from langchain_core.tools import tool as as_tool
 
 from llmcompiler_graph.parser import JOIN_TOOL_NAME
+from llmcompiler_graph.references import to_text
 
-__all__ = ["ToolLike", "bind_arguments", "describe_tool", "normalize_tools", "tool_parameters"]
+__all__ = [
+    "ToolLike",
+    "bind_arguments",
+    "coerce_arguments",
+    "describe_tool",
+    "normalize_tools",
+    "tool_parameters",
+    "visible_parameters",
+]
 
 ToolLike = BaseTool | Callable[..., Any]
 """A LangChain tool, or a plain function / coroutine function turned into one."""
 
-_VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Letters, digits, `_`, `-` and `.` (what OpenAI and Anthropic allow in tool names), not
+# starting with a digit, `-` or `.`: the plan line `3. web-search("x")` stays readable.
+_VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_WHOLE_REFERENCE = re.compile(r"\$\{\d{1,9}\}|\$\d{1,9}")
+_JSON_KINDS: dict[str, tuple[type, ...]] = {
+    "array": (list,),
+    "object": (dict,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+}
 _JSON_TYPES = {
     "string": "str",
     "integer": "int",
@@ -65,8 +85,8 @@ def normalize_tools(tools: Sequence[ToolLike]) -> dict[str, BaseTool]:
         name = converted.name
         if not _VALID_NAME.match(name):
             msg = (
-                f"tool name {name!r} cannot be called from a plan: use letters, digits and "
-                "underscores, not starting with a digit"
+                f"tool name {name!r} cannot be called from a plan: use letters, digits, '_', '-' "
+                "and '.', starting with a letter or '_' (rename it with tool.name = ...)"
             )
             raise ValueError(msg)
         if name == JOIN_TOOL_NAME:
@@ -79,9 +99,78 @@ def normalize_tools(tools: Sequence[ToolLike]) -> dict[str, BaseTool]:
     return by_name
 
 
+def visible_parameters(tool: BaseTool) -> dict[str, dict[str, Any]]:
+    """The parameters the planner fills, with their JSON schemas, in declaration order.
+
+    Arguments LangGraph injects (`InjectedState`, `InjectedStore`, `ToolRuntime`,
+    `InjectedToolCallId`) are left out, as `create_agent` leaves them out of a model's
+    tool schema.
+    """
+    schema: Any = tool.tool_call_schema
+    if isinstance(schema, Mapping):
+        raw = schema
+    elif hasattr(schema, "model_json_schema"):
+        raw = schema.model_json_schema()
+    else:  # a pydantic v1 model
+        raw = schema.schema()
+    properties = raw.get("properties", {})
+    return dict(properties) if isinstance(properties, Mapping) else {}
+
+
 def tool_parameters(tool: BaseTool) -> list[str]:
     """The tool's parameter names in declaration order (the order positional arguments map to)."""
-    return list(tool.args)
+    return list(visible_parameters(tool))
+
+
+def _is_type(schema: Mapping[str, Any], kind: str) -> bool:
+    options = schema.get("anyOf") or [schema]
+    return any(isinstance(o, Mapping) and o.get("type") == kind for o in options)
+
+
+def coerce_arguments(tool: BaseTool, planned: Mapping[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """Fit results passed whole (`"$1"`) to the parameter's type, as a model's call would be.
+
+    A result into a `str` parameter becomes its text; a JSON text into a list, dict,
+    number or boolean parameter becomes that value. Everything else is left to the
+    tool's own validation.
+
+    Example:
+        >>> from langchain_core.tools import tool
+        >>> @tool
+        ... def note(text: str, ids: list[int]) -> str:
+        ...     '''Note.'''
+        ...     return text
+        >>> coerce_arguments(note, {"text": "$1", "ids": "$2"}, {"text": 6, "ids": "[1, 2]"})
+        {'text': '6', 'ids': [1, 2]}
+    """
+    parameters = visible_parameters(tool)
+    coerced = dict(resolved)
+    for name, value in resolved.items():
+        schema = parameters.get(name)
+        if schema is None or not _whole_reference(planned.get(name)):
+            continue
+        if _is_type(schema, "string"):
+            if not isinstance(value, str):
+                coerced[name] = to_text(value)
+        elif isinstance(value, str):
+            coerced[name] = _json_value(value, schema)
+    return coerced
+
+
+def _whole_reference(value: Any) -> bool:
+    return isinstance(value, str) and bool(_WHOLE_REFERENCE.fullmatch(value.strip()))
+
+
+def _json_value(text: str, schema: Mapping[str, Any]) -> Any:
+    """`text` parsed as JSON when that gives a value of the parameter's type, else `text`."""
+    wanted = tuple(t for kind, types in _JSON_KINDS.items() if _is_type(schema, kind) for t in types)
+    if not wanted:
+        return text
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    return value if isinstance(value, wanted) else text
 
 
 def bind_arguments(tool: BaseTool, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -142,7 +231,7 @@ def describe_tool(tool: BaseTool, number: int) -> str:
          - Look up a topic in an encyclopedia.
     """
     params = []
-    for name, schema in tool.args.items():
+    for name, schema in visible_parameters(tool).items():
         text = f"{name}: {_type_name(schema)}"
         if "default" in schema:
             text += f" = {schema['default']!r}"

@@ -30,7 +30,7 @@ def make_tool(name: str) -> Any:
     [
         ([], ValueError, "at least one tool"),
         ([search, search], ValueError, "two tools are named 'search'"),
-        ([make_tool("web-search")], ValueError, "tool name 'web-search' cannot be called from a plan"),
+        ([make_tool("web search")], ValueError, "tool name 'web search' cannot be called from a plan"),
         ([make_tool("2fast")], ValueError, "tool name '2fast' cannot be called"),
         ([make_tool("join")], ValueError, "'join' is reserved"),
         ([lambda q: q], ValueError, "needs a docstring"),

@@ -1,0 +1,175 @@
+"""One task's tool call, run the way LangChain runs it: through LangGraph's `ToolNode`.
+
+`ToolNode` injects `InjectedState`, `InjectedStore`, `ToolRuntime` and `InjectedToolCallId`
+arguments, honours `Command` results, `return_direct`, `content_and_artifact` and a tool's
+own `handle_tool_error`, and runs `wrap_tool_call` middleware. This module builds one for
+the graph's tools and turns what it returns into a task outcome. Every failure becomes an
+observation: `<tool> raised <Type>: <message>`, or `invalid arguments for <tool>: ...`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.errors import GraphBubbleUp
+from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt.tool_node import ToolCallRequest, ToolInvocationError
+from langgraph.types import Command
+
+from llmcompiler_graph.toolset import visible_parameters
+
+__all__ = [
+    "ToolOutcome",
+    "ToolWrapper",
+    "call_tool",
+    "injected_parameters",
+    "make_tool_node",
+    "tool_call_id",
+]
+
+ToolExecute = Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
+ToolWrapper = Callable[[ToolCallRequest, ToolExecute], Awaitable[ToolMessage | Command[Any]]]
+"""An async `wrap_tool_call` hook: gets the request and the call to run it, returns its message."""
+
+
+@dataclass(frozen=True)
+class ToolOutcome:
+    """What one tool call produced.
+
+    Attributes:
+        status: `"done"` when the tool's message says success, `"error"` otherwise.
+        content: The `ToolMessage` content (what a model is shown), or the error text.
+        artifact: The tool's artifact (`response_format="content_and_artifact"`).
+        update: State updates from a `Command` the tool returned, other than its messages.
+        message: The `ToolMessage` itself.
+    """
+
+    status: Literal["done", "error"]
+    content: Any
+    artifact: Any = None
+    update: dict[str, Any] = field(default_factory=dict)
+    message: ToolMessage | None = None
+
+
+def tool_call_id(question_id: str | None, idx: int) -> str:
+    """A stable id for task `idx` of a question, the same after a resume.
+
+    Example:
+        >>> tool_call_id("q-1", 3) == tool_call_id("q-1", 3) != tool_call_id("q-2", 3)
+        True
+    """
+    digest = hashlib.sha1((question_id or "").encode()).hexdigest()[:12]
+    return f"call_{digest}_{idx}"
+
+
+def injected_parameters(tool: BaseTool) -> set[str]:
+    """Parameters `ToolNode` fills in (state, store, runtime, call id): hidden from the planner.
+
+    Example:
+        >>> from typing import Annotated
+        >>> from langchain_core.tools import InjectedToolCallId, tool
+        >>> @tool
+        ... def save(text: str, call_id: Annotated[str, InjectedToolCallId]) -> str:
+        ...     '''Save text.'''
+        ...     return text
+        >>> injected_parameters(save)
+        {'call_id'}
+    """
+    fields = getattr(tool.get_input_schema(), "model_fields", None) or {}
+    return set(fields) - set(visible_parameters(tool))
+
+
+def describe_failure(tool_name: str, error: Exception) -> str:
+    """The observation for a tool call that raised.
+
+    Example:
+        >>> describe_failure("search", ValueError("no data"))
+        'search raised ValueError: no data'
+    """
+    if isinstance(error, ToolInvocationError):
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in error.source.errors()
+        )
+        return f"invalid arguments for {tool_name}: {problems}"
+    return f"{tool_name} raised {type(error).__name__}: {error}"
+
+
+def _observing_failures(wrappers: Sequence[ToolWrapper]) -> ToolWrapper:
+    """The outermost wrapper: runs the user's wrappers, turns any failure into an error message."""
+
+    async def wrapper(request: ToolCallRequest, execute: ToolExecute) -> ToolMessage | Command[Any]:
+        call = request.tool_call
+        run = execute
+        for inner in reversed(wrappers):
+            run = _bound(inner, run)
+        try:
+            return await run(request)
+        except GraphBubbleUp:  # interrupt() inside a tool pauses the graph, as under create_agent
+            raise
+        except Exception as exc:
+            return ToolMessage(
+                describe_failure(call["name"], exc),
+                name=call["name"],
+                tool_call_id=call["id"],
+                status="error",
+            )
+
+    return wrapper
+
+
+def _bound(wrapper: ToolWrapper, execute: ToolExecute) -> ToolExecute:
+    async def run(request: ToolCallRequest) -> ToolMessage | Command[Any]:
+        return await wrapper(request, execute)
+
+    return run
+
+
+def make_tool_node(tools: Sequence[BaseTool], wrappers: Sequence[ToolWrapper] = ()) -> ToolNode:
+    """A `ToolNode` for the graph's tools whose failures become error messages, never exceptions."""
+    return ToolNode(list(tools), handle_tool_errors=False, awrap_tool_call=_observing_failures(wrappers))
+
+
+async def call_tool(
+    node: ToolNode,
+    tool_name: str,
+    args: Mapping[str, Any],
+    call_id: str,
+    config: RunnableConfig,
+    state: Any = None,
+) -> ToolOutcome:
+    """Run one call through `node`; `state` is what `InjectedState` / `ToolRuntime.state` see."""
+    call = ToolCall(name=tool_name, args=dict(args), id=call_id, type="tool_call")
+    payload: Any = (
+        [call] if state is None else {"__type": "tool_call_with_context", "tool_call": call, "state": state}
+    )
+    return read_tool_output(await node.ainvoke(payload, config), call_id)
+
+
+def read_tool_output(output: Any, call_id: str) -> ToolOutcome:
+    """Turn what `ToolNode` returned (messages, or `Command`s) into one outcome."""
+    messages: list[Any] = []
+    update: dict[str, Any] = {}
+    for item in output if isinstance(output, list) else [output]:
+        if isinstance(item, Command):
+            changes = dict(item.update) if isinstance(item.update, Mapping | list) else {}
+            messages.extend(changes.pop("messages", []) or [])
+            update.update(changes)
+        elif isinstance(item, Mapping):
+            messages.extend(item.get("messages", []))
+    tool_messages = [m for m in messages if isinstance(m, ToolMessage)]
+    message = next((m for m in tool_messages if m.tool_call_id == call_id), None) or next(
+        iter(tool_messages), None
+    )
+    if message is None:
+        content = (
+            "the tool returned a Command without a ToolMessage" if update else "the tool returned nothing"
+        )
+        return ToolOutcome("done" if update else "error", content, update=update)
+    status: Literal["done", "error"] = "error" if message.status == "error" else "done"
+    return ToolOutcome(status, message.content, message.artifact, update, message)
