@@ -1,0 +1,193 @@
+"""The local model's call programs, driven by a scripted decoder (no model needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+
+from llmcompiler_graph.bench.text_react import TEXT_REACT_PROMPT
+from llmcompiler_graph.local_protocol import (
+    LocalCall,
+    finish_answers,
+    math_expressions,
+    number_candidates,
+    parse_tool_signatures,
+    plan_options,
+    prepare_call,
+    question_spans,
+)
+from llmcompiler_graph.prompts import (
+    JOINER_FINISH_ONLY_PROMPT,
+    JOINER_SYSTEM_PROMPT,
+    build_planner_prompt,
+    build_replan_prompt,
+)
+from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool
+from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT
+from llmcompiler_graph.toolset import describe_tool
+
+TOOLS = [LocalSearchIndex.demo().as_tool(), make_math_tool()]
+PLANNER = build_planner_prompt(TOOLS)
+
+
+class ScriptedDecoder:
+    """Chooses the first option containing the first matching preference (else the first option)."""
+
+    def __init__(self, *preferences: str) -> None:
+        self.preferences = list(preferences)
+        self.text = ""
+        self.offered: list[list[str]] = []
+
+    def append(self, text: str) -> None:
+        self.text += text
+
+    def choose(self, options: Sequence[str]) -> str:
+        self.offered.append(list(options))
+        for preference in self.preferences:
+            for option in options:
+                if preference in option:
+                    self.text += option
+                    return option
+        self.text += options[0]
+        return options[0]
+
+    def generate(self, max_tokens: int, stop: Sequence[str]) -> str:
+        self.text += " thinking"
+        return " thinking"
+
+
+def run(messages: list[BaseMessage], *preferences: str) -> tuple[str, ScriptedDecoder, LocalCall]:
+    call = prepare_call(messages)
+    assert call is not None
+    decoder = ScriptedDecoder(*preferences)
+    return "".join(call.program(decoder)), decoder, call
+
+
+def test_the_graphs_prompts_are_recognised_and_the_fixed_part_comes_first() -> None:
+    kinds = {
+        "plan": [SystemMessage(PLANNER), HumanMessage("How tall is K2?")],
+        "join": [SystemMessage(JOINER_SYSTEM_PROMPT), HumanMessage("Question: How tall is K2?\n\n(none)")],
+        "math": [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage("Problem: sum\nContext:\n- 1\n- 2")],
+    }
+    for kind, messages in kinds.items():
+        call = prepare_call(messages)
+        assert call is not None and call.kind == kind
+        assert "K2" not in call.prefix and "Problem: sum" not in call.prefix  # the variable part follows
+    assert prepare_call([SystemMessage("Be brief."), HumanMessage("Hi")]) is None
+
+
+def test_tools_are_read_from_the_planner_prompt_not_from_its_examples() -> None:
+    tools = parse_tool_signatures(PLANNER)
+    assert [(t.name, t.is_lookup, t.takes_results) for t in tools] == [
+        ("search", True, False),
+        ("math", False, True),
+    ]
+
+
+def test_lookups_are_spans_of_the_question_that_name_something() -> None:
+    assert question_spans("Which is taller, the Statue of Unity or Christ the Redeemer?") == [
+        "Statue",
+        "Statue of Unity",
+        "Unity",
+        "Christ",
+        "Christ the Redeemer",
+        "Redeemer",
+    ]
+    assert "tallest building in the world" in question_spans("How tall is the tallest building in the world?")
+
+
+def test_a_plan_looks_every_name_up_before_math_gets_the_results_and_ends_with_join() -> None:
+    reply, decoder, _ = run(
+        [SystemMessage(PLANNER), HumanMessage("How much taller is Mount Everest than K2?")],
+        "Mount Everest",
+        '"K2"',
+        '["$1", "$2"]',
+    )
+    assert reply.splitlines() == [
+        '1. search("Mount Everest")',
+        '2. search("K2")',
+        '3. math("How much taller is Mount Everest than K2", ["$1", "$2"])',
+        "4. join()<END_OF_PLAN>",
+    ]
+    # before K2 was looked up, neither math nor join was offered
+    assert not any("math" in o or "join" in o for o in decoder.offered[1])
+    # math references only earlier ids, never a later one or itself
+    assert all("$3" not in o for o in decoder.offered[2])
+
+
+def test_a_replan_continues_the_ids_and_never_repeats_a_call_that_ran() -> None:
+    tasks = {
+        1: {"idx": 1, "tool": "search", "args": {"query": "K2"}, "thought": None, "status": "done",
+            "result": "K2: 8,611 m.", "plan_round": 0},
+    }  # fmt: skip
+    replan = build_replan_prompt(tasks, [], "Lhotse is missing", 2)
+    options = plan_options(parse_tool_signatures(PLANNER), "How much taller is K2 than Lhotse?", 2, [1], set())
+    assert options[0].startswith("2. ")
+    reply, decoder, call = run(
+        [SystemMessage(PLANNER), HumanMessage("How much taller is K2 than Lhotse?"), HumanMessage(replan)],
+        "Lhotse",
+    )
+    assert reply.splitlines()[0] == '2. search("Lhotse")'
+    assert all('search("K2")' not in option for options in decoder.offered for option in options)
+    assert "Observation: K2: 8,611 m." in call.suffix
+
+
+def test_math_takes_one_number_from_each_fact_in_the_problems_order() -> None:
+    human = (
+        "Problem: How many times taller is the Statue of Unity than Christ the Redeemer\nContext:\n"
+        "- Christ the Redeemer: completed in 1931, it is 30 m (98 ft) tall.\n"
+        "- Statue of Unity: At 182 m (597 ft) it is the tallest statue, inaugurated in 2018."
+    )
+    reply, decoder, _ = run([SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(human)], " 182\n", " 30\n")
+    assert reply == "Expression: 182 / 30"
+    assert decoder.offered[1] == [" 182\n", " 2018\n"]  # 597 ft is a conversion of 182 m: left out
+    assert "Operation: ratio" in decoder.text
+
+
+def test_math_expressions_use_only_the_chosen_numbers() -> None:
+    assert math_expressions("average", [["8849"], ["8611"], ["8586"]]) == ["(8849 + 8611 + 8586) / 3"]
+    assert math_expressions("difference", [["10"], ["4"], ["3"]]) == ["10 - (4 + 3)"]
+    assert number_candidates("born 1924 (1924-1978); 8,849 m (29,032 ft)") == ["1924", "1978", "8849"]
+
+
+def test_the_joiner_answers_from_the_observations_or_says_it_could_not_find() -> None:
+    question = "How much taller is Mount Foo than Mount Bar?"
+    failed = [("1. search(query='Mount Foo')", "Could not find [Mount Foo]. Similar: []")]
+    assert all(a.startswith("I could not find") for a in finish_answers(question, failed))
+    scratchpad = "1. search(query='Mount Foo')\nObservation: Could not find [Mount Foo]. Similar: []"
+    reply, _, _ = run(
+        [SystemMessage(JOINER_FINISH_ONLY_PROMPT), HumanMessage(f"Question: {question}\n\n{scratchpad}")]
+    )
+    assert reply.startswith("Action: Finish(I could not find ")
+    worked = [("1. search(query='Eiffel Tower')", "Eiffel Tower: The Eiffel Tower is in Paris, France, 330 m.")]
+    answers = finish_answers("In which city is the Eiffel Tower?", worked)
+    assert "Paris" in answers and "Eiffel Tower" not in answers and "330" not in answers
+    assert finish_answers("Were A and B both Swiss?", worked) == ["yes", "no"]
+
+
+def test_a_comparison_is_answered_with_the_thing_whose_observation_holds_the_result() -> None:
+    scratchpad = (
+        "1. search(query='K2')\nObservation: K2: K2 is 8,611 m high.\n"
+        "2. search(query='Mount Everest')\nObservation: Mount Everest: It is 8,849 m high.\n"
+        "3. math(problem='Which is taller, K2 or Mount Everest', context=['$1', '$2'])\nObservation: 8849"
+    )
+    reply, decoder, _ = run(
+        [SystemMessage(JOINER_SYSTEM_PROMPT), HumanMessage(f"Question: Which is taller, K2 or Mount Everest?\n\n{scratchpad}")]
+    )
+    assert reply.endswith("Action: Finish(Mount Everest)")
+    assert decoder.offered[-1] == [" Mount Everest\n"]
+
+
+def test_text_react_offers_lookups_arithmetic_over_observed_numbers_and_finish() -> None:
+    system = TEXT_REACT_PROMPT.replace(
+        "{tool_descriptions}", "\n".join(describe_tool(t, n) for n, t in enumerate(TOOLS, 1))
+    )
+    human = (
+        "Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search(\"K2\")\n"
+        "Observation: K2: K2 is 8,611 m high.\nThought: y\nAction: search(\"Mount Everest\")\n"
+        "Observation: Mount Everest: It is 8,849 m high."
+    )
+    reply, decoder, _ = run([SystemMessage(system), HumanMessage(human)], 'math("abs(8849 - 8611)")')
+    assert reply == 'Thought: thinking\nAction: math("abs(8849 - 8611)")'
+    assert not any('search("K2")' in option for option in decoder.offered[0])
