@@ -2,7 +2,7 @@
 
 100 runs go in through `langgraph-sdk`; once 30 have finished, replica 0 is SIGKILLed
 while it has runs half done (one call saved, another running). Every run must finish with
-its own answer (the conversation is exactly its question and that answer), the killed
+its own answer (and its thread holds its question once, not twice), the killed
 replica's runs must be resumed by the other one, no call whose result had been saved
 before the kill may run again, and the side effect must be recorded once per run. The
 servers, PostgreSQL and Redis are real processes on this machine (Postgres and Redis on
