@@ -192,6 +192,32 @@ def number_candidates(text: str) -> list[str]:
     return list(dict.fromkeys(numbers))
 
 
+_ASIDE = re.compile(r"\s*\((\d[\d,]*(?:\.\d+)?)\s*[A-Za-z°]+\)")
+
+
+def number_phrases(text: str) -> list[tuple[str, str]]:
+    """Each number of a text with the words around it, and its value: `("It is 330 m tall", "330")`.
+
+    A number's phrase starts with up to three words before it and ends with up to two
+    words after it, within its clause; unit conversions in brackets are left out. Choosing
+    a phrase lets a small model decide by the words (`tall`, `opened in`), not by digits.
+
+    Example:
+        >>> number_phrases("Paris, completed in 1889. It is 330 m (1,083 ft) tall.")
+        [('completed in 1889', '1889'), ('It is 330 m tall', '330')]
+    """
+    clean = _ASIDE.sub("", text)
+    phrases = []
+    for match in _NUMBER.finditer(clean):
+        before = re.split(r"[.;:!?,()]\s", clean[: match.start()])[-1].split()[-3:]
+        after = re.split(r"[.;:!?,()]", clean[match.end() :])[0].split()[:2]
+        value = match.group(0).rstrip(".,").replace(",", "")
+        phrase = " ".join([*before, match.group(0).rstrip(".,"), *after])
+        if value and all(value != v for _, v in phrases):
+            phrases.append((phrase, value))
+    return phrases
+
+
 def entity_candidates(text: str) -> list[str]:
     """Names in a text: runs of capitalised words (`Statue of Unity`), and words with digits (`K2`).
 
@@ -423,65 +449,65 @@ Problem: How much longer is the Danube than the Rhine, in kilometres
 Quantity: longer
 Operation: difference
 Fact 1: The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.
-Value 1 (longer): 2850
+Value 1 (longer): It is 2,850 km long
 Fact 2: The Rhine is a river in Europe, 1,230 km long. Its basin has 58 million people.
-Value 2 (longer): 1230
+Value 2 (longer): 1,230 km long
 Expression: abs(2850 - 1230)
 
 Problem: What is the combined area of Spain and Portugal, in square kilometres
 Quantity: area
 Operation: sum
 Fact 1: Spain is a country of 48 million people; its area is 505,990 square km.
-Value 1 (area): 505990
+Value 1 (area): its area is 505,990 square km
 Fact 2: Portugal, founded in 1143, has an area of 92,212 square km and 10 million people.
-Value 2 (area): 92212
+Value 2 (area): an area of 92,212 square km
 Expression: 505990 + 92212
 
 Problem: How many times heavier is the Blue Whale than the African Elephant
 Quantity: heavier
 Operation: ratio
 Fact 1: The Blue Whale, named in 1758, weighs up to 150 tonnes and lives 90 years.
-Value 1 (heavier): 150
+Value 1 (heavier): weighs up to 150 tonnes and
 Fact 2: The African Elephant, described in 1797, weighs about 6 tonnes.
-Value 2 (heavier): 6
+Value 2 (heavier): weighs about 6 tonnes
 Expression: 150 / 6
 
 Problem: How many years after the Brooklyn Bridge opened was the Golden Gate Bridge opened
 Quantity: years
 Operation: difference
 Fact 1: The Brooklyn Bridge in New York, 1,834 m long, opened in 1883.
-Value 1 (years): 1883
+Value 1 (years): opened in 1883
 Fact 2: The Golden Gate Bridge, 2,737 m long, opened in 1937.
-Value 2 (years): 1937
+Value 2 (years): opened in 1937
 Expression: abs(1883 - 1937)
 
 Problem: What is the average depth of Lake Baikal, Lake Tanganyika and Lake Superior, in metres
 Quantity: depth
 Operation: average
 Fact 1: Lake Baikal in Siberia is 744 m deep on average and 25 million years old.
-Value 1 (depth): 744
+Value 1 (depth): in Siberia is 744 m deep
 Fact 2: Lake Tanganyika, explored in 1858, has an average depth of 570 m.
-Value 2 (depth): 570
+Value 2 (depth): average depth of 570 m
 Fact 3: Lake Superior, named in 1622, has an average depth of 147 m.
-Value 3 (depth): 147
+Value 3 (depth): average depth of 147 m
 Expression: (744 + 570 + 147) / 3
 
 Problem: What is the length of the Danube in metres
 Quantity: length
 Operation: conversion
 Fact 1: The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.
-Value 1 (length): 2850
+Value 1 (length): It is 2,850 km long
 Expression: 2850 * 1000
 
 Problem: How much longer is the Danube than the combined length of the Rhine and the Elbe
 Quantity: longer
 Operation: difference
 Fact 1: The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.
-Value 1 (longer): 2850
+Value 1 (longer): It is 2,850 km long
 Fact 2: The Rhine is a river in Europe, 1,230 km long.
-Value 2 (longer): 1230
+Value 2 (longer): 1,230 km long
 Fact 3: The Elbe, 1,094 km long, flows into the North Sea.
-Value 3 (longer): 1094
+Value 3 (longer): 1,094 km long
 Expression: 2850 - (1230 + 1094)
 """
 
@@ -570,9 +596,8 @@ def quantity_words(problem: str) -> list[str]:
 
 def _math_program(problem: str, operations: Sequence[str], facts: Sequence[str]) -> Program:
     def program(decoder: Decoder) -> Iterator[str]:
-        facts_with_numbers = [fact for fact in facts if number_candidates(fact)]
-        values = [number_candidates(fact) for fact in facts_with_numbers]
-        if not values:
+        facts_with_numbers = [fact for fact in facts if number_phrases(fact)]
+        if not facts_with_numbers:
             yield "Expression: (no numbers in the context)"
             return
         decoder.append("Quantity:")
@@ -584,9 +609,10 @@ def _math_program(problem: str, operations: Sequence[str], facts: Sequence[str])
         else:
             operation = decoder.choose([f" {op}\n" for op in operations]).strip()
         chosen = []
-        for position, (fact, options) in enumerate(zip(facts_with_numbers, values, strict=True), 1):
+        for position, fact in enumerate(facts_with_numbers, 1):
             decoder.append(f"Fact {position}: {fact}\nValue {position} ({quantity}):")
-            chosen.append(decoder.choose([f" {value}\n" for value in options]).strip())
+            phrases = dict((f" {phrase}\n", value) for phrase, value in number_phrases(fact))
+            chosen.append(phrases[decoder.choose(list(phrases))])
         expressions = math_expressions(operation, [[value] for value in chosen])
         expression = expressions[0] if len(expressions) == 1 else decoder.choose(
             [f"Expression: {e}\n" for e in expressions]
@@ -693,6 +719,9 @@ Action: Finish(I could not find Ben Nevis)
 _ASKS_FOR_NAME = re.compile(r"^\s*(?:in |at |from |of |by )?(?:which|who|whom|whose|where)\b", re.I)
 """A question whose answer is a name (a yes/no question starts with a verb, see `_YES_NO`)."""
 
+_ASKS_FOR_NUMBER = re.compile(r"^\s*how (?:much|many|tall|long|high|deep|far|old|big|large|heavy)\b", re.I)
+"""A question whose answer is a number."""
+
 _FAILED = re.compile(r"^\s*(ERROR|Could not find|\(not executed\))", re.I)
 
 
@@ -721,13 +750,14 @@ def _display_call(call: str) -> str:
 
 def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> list[str]:
     """What `Finish(...)` may hold: numbers and names from the successful observations and the
-    question (names only for which/who/where questions), only `yes`/`no` for a question
+    question (names only for which/who/where questions, numbers only for how much/many/tall
+    ... questions), only `yes`/`no` for a question
     that starts with a verb, and `I could not find <span
     of the question>` when an observation failed (the only answers when none succeeded).
 
     Example:
-        >>> finish_answers("How tall is K2?", [("1. search('K2')", "K2: K2 is 8,611 m high.")])[:3]
-        ['8611', '8,611', 'K2']
+        >>> finish_answers("How tall is K2?", [("1. search('K2')", "K2: K2 is 8,611 m high.")])
+        ['8611', '8,611']
     """
     good = [obs for _, obs in observations if not _FAILED.match(obs)]
     numbers: list[str] = []
@@ -740,6 +770,8 @@ def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> li
     names = [n for n in entity_candidates(question) + names if n not in first]
     if _YES_NO.match(question):
         numbers, names = [], ["yes", "no"]
+    elif _ASKS_FOR_NUMBER.match(question) and numbers:
+        names = []
     elif _ASKS_FOR_NAME.match(question):
         numbers = []
         if not re.search(r"\bor\b", question):  # `In which city is X?` is not answered by X
@@ -831,8 +863,9 @@ Observation: Danube: The Danube is a river in Europe, first mapped in 1540. It i
 Thought: Now the length of the Rhine.
 Action: search("Rhine")
 Observation: Rhine: The Rhine is a river in Europe, 1,230 km long.
-Thought: Subtract the two lengths.
-Action: math("abs(2850 - 1230)")
+Thought: Compute the difference of the two lengths.
+Action: math("How much longer is the Danube than the Rhine, in kilometres", ["Danube: The Danube is a river \
+in Europe, first mapped in 1540. It is 2,850 km long.", "Rhine: The Rhine is a river in Europe, 1,230 km long."])
 Observation: 1620
 Thought: I have the answer.
 Action: Finish(1620)
@@ -844,7 +877,12 @@ Observation: University of Oxford: The University of Oxford in England was found
 Thought: Now when Harvard was founded.
 Action: search("Harvard University")
 Observation: Harvard University: Harvard University in Massachusetts was founded in 1636.
-Thought: 1096 is earlier than 1636.
+Thought: Find which was founded first.
+Action: math("Which is older, the University of Oxford or Harvard University", ["University of Oxford: The \
+University of Oxford in England was founded in 1096.", "Harvard University: Harvard University in Massachusetts \
+was founded in 1636."])
+Observation: 1096
+Thought: The result 1096 is found for the University of Oxford.
 Action: Finish(University of Oxford)
 
 Question: How tall is the CN Tower, in metres?
@@ -862,21 +900,42 @@ REACT_THOUGHT_TOKENS = 24
 def react_actions(
     tools: Sequence[ToolSignature], question: str, observations: Sequence[tuple[str, str]], done: set[str]
 ) -> list[str]:
-    """Every action a ReAct step may take: lookups on question spans not yet looked up,
-    arithmetic over the observed numbers (two at a time, or one with a unit constant)
-    for a tool with a text parameter, and `Finish` with the joiner's answers."""
-    numbers = [n for _, obs in observations if not _FAILED.match(obs) for n in number_candidates(obs)]
+    """Every action a ReAct step may take, under the same rules as a plan (see :func:`plan_options`).
+
+    Lookups on spans of the question not yet looked up; once every name is looked up and
+    the question asks for arithmetic or a comparison, one call of the tool that takes
+    results, with the question and the lookups' observations as its context (so it runs
+    the same math program as LLMCompiler's); `Finish` once nothing is missing, with the
+    joiner's answers (for a comparison, the thing whose observation holds the result).
+    """
+    numbered = [(f"{n}. {call}", obs) for n, (call, obs) in enumerate(observations, 1)]
+    searched = [re.sub(r'^\w+\("|"\)$', "", call) for call in done if call.count('"') == 2]
+    spans = question_spans(question)
+    fresh = [s for s in spans if not any(s in other or other in s for other in searched)]
+    named = [s for s in spans if _is_named(s) and not any(s != other and s in other for other in spans)]
+    missing = [s for s in named if not any(s in other or other in s for other in searched)]
+    computes = math_operations(2, question) != math_operations(2)
+    computed = False
     actions = []
     for tool in tools:
         if tool.is_lookup:
-            calls = [f"{tool.name}({_quote(span)})" for span in question_spans(question)]
+            calls = [f"{tool.name}({_quote(span)})" for span in fresh]
             actions += [call for call in calls if call not in done]
-        elif numbers and tool.parameters and "list" not in tool.parameters[0][1]:
-            pairs = [(a, b) for a in numbers for b in numbers if a != b]
-            expressions = [f"{shape}" for a, b in pairs for shape in (f"abs({a} - {b})", f"{a} + {b}", f"{a} / {b}")]
-            expressions += [f"{a} {op} {c}" for a in numbers for op in ("*", "/") for c in _UNIT_CONSTANTS]
-            actions += [f"{tool.name}({_quote(e)})" for e in expressions]
-    actions += [f"Finish({answer})" for answer in finish_answers(question, observations)]
+        elif tool.takes_results:
+            computed = any(call.startswith(f"{tool.name}(") for call, _ in observations)
+            lookups = [obs for call, obs in observations if not _FAILED.match(obs) and call.count('"') == 2]
+            if computes and not missing and not computed and lookups:
+                context = ", ".join(_quote(_shorten(obs, 200)) for obs in lookups)
+                actions.append(f"{tool.name}({_quote(question.strip().rstrip('?.! '))}, [{context}])")
+    if not missing and (computed or not computes) or not actions:
+        comparison = _comparison(numbered)
+        if comparison is not None:
+            lookups, result = comparison
+            holders = [subject for subject, obs in lookups if result in number_candidates(obs)]
+            answers = holders or [subject for subject, _ in lookups]
+        else:
+            answers = finish_answers(question, observations)
+        actions += [f"Finish({answer})" for answer in answers]
     return list(dict.fromkeys(actions))
 
 

@@ -139,9 +139,10 @@ def test_math_takes_one_number_from_each_fact_in_the_problems_order() -> None:
         "- Christ the Redeemer: completed in 1931, it is 30 m (98 ft) tall.\n"
         "- Statue of Unity: At 182 m (597 ft) it is the tallest statue, inaugurated in 2018."
     )
-    reply, decoder, _ = run([SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(human)], " 182\n", " 30\n")
+    reply, decoder, _ = run([SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(human)], "182 m", "30 m")
     assert reply == "Expression: 182 / 30"
-    assert decoder.offered[1] == [" 182\n", " 2018\n"]  # 597 ft is a conversion of 182 m: left out
+    # one phrase per number, decided by its words; 597 ft is a conversion of 182 m: left out
+    assert decoder.offered[1] == [" At 182 m it\n", " inaugurated in 2018\n"]
     assert "Operation: ratio" in decoder.text
 
 
@@ -179,15 +180,22 @@ def test_a_comparison_is_answered_with_the_thing_whose_observation_holds_the_res
     assert decoder.offered[-1] == [" Mount Everest\n"]
 
 
-def test_text_react_offers_lookups_arithmetic_over_observed_numbers_and_finish() -> None:
+def test_text_react_gets_the_same_rules_lookups_then_one_math_call_then_finish() -> None:
     system = TEXT_REACT_PROMPT.replace(
         "{tool_descriptions}", "\n".join(describe_tool(t, n) for n, t in enumerate(TOOLS, 1))
     )
     human = (
-        "Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search(\"K2\")\n"
+        'Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search("K2")\n'
         "Observation: K2: K2 is 8,611 m high.\nThought: y\nAction: search(\"Mount Everest\")\n"
         "Observation: Mount Everest: It is 8,849 m high."
     )
-    reply, decoder, _ = run([SystemMessage(system), HumanMessage(human)], 'math("abs(8849 - 8611)")')
-    assert reply == 'Thought: thinking\nAction: math("abs(8849 - 8611)")'
-    assert not any('search("K2")' in option for option in decoder.offered[0])
+    reply, decoder, _ = run([SystemMessage(system), HumanMessage(human)], "math(")
+    assert reply == (
+        "Thought: thinking\nAction: "
+        'math("How much taller is Mount Everest than K2", ["K2: K2 is 8,611 m high.", '
+        '"Mount Everest: It is 8,849 m high."])'
+    )
+    assert not any(o.startswith((" search", " Finish")) for o in decoder.offered[0])
+    first = 'Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search("K2")\nObservation: K2: 8,611 m.'
+    _, decoder, _ = run([SystemMessage(system), HumanMessage(first)])
+    assert decoder.offered[0] == [' search("Mount")\n', ' search("Mount Everest")\n', ' search("Everest")\n']
