@@ -1,10 +1,13 @@
 """LLMCompiler for LangGraph: plan tool calls as a DAG, run them in parallel, join.
 
 Example:
-    >>> from llmcompiler_graph import create_llmcompiler
+    >>> from llmcompiler_graph import create_agent, create_llmcompiler
+    >>> # agent = create_agent(model, tools)  # compiled, like langchain.agents.create_agent
     >>> # builder = create_llmcompiler(model, tools); graph = builder.compile()
 """
 
+from llmcompiler_graph.agent import create_agent, create_llmcompiler_agent
+from llmcompiler_graph.answer_stream import ANSWER_TAG, JOINER_TAG, PLAN_TAG
 from llmcompiler_graph.auto import AutoAgentState, create_auto_agent
 from llmcompiler_graph.events import (
     JoinerDecisionEvent,
@@ -39,6 +42,9 @@ from llmcompiler_graph.state import LLMCompilerState, Task, TaskStatus
 from llmcompiler_graph.visualize import plot_task_timeline
 
 __all__ = [
+    "ANSWER_TAG",
+    "JOINER_TAG",
+    "PLAN_TAG",
     "AutoAgentState",
     "SkeletonState",
     "EXECUTE_TASK_NODE",
@@ -61,8 +67,10 @@ __all__ = [
     "TaskStartedEvent",
     "TaskStatus",
     "build_planner_prompt",
+    "create_agent",
     "create_auto_agent",
     "create_llmcompiler",
+    "create_llmcompiler_agent",
     "create_skeleton_of_thought",
     "needs_tools",
     "parse_joiner_output",

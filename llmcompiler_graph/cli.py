@@ -175,6 +175,7 @@ async def _ask(args: argparse.Namespace, model: LanguageModelLike, out: TextIO) 
         build_tools(args.search, args.corpus, model),
         max_replans=args.max_replans,
         eager=args.eager,
+        stream_protocol=True,  # the plan is shown live as it streams
     ).compile()
     printer = None if args.json else _Printer(out, fancy=out.isatty() and not args.plain)
     events: list[dict[str, Any]] = []

@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any, Literal, TypeVar
 
 from langchain_core.language_models import LanguageModelLike
+from langchain_core.messages import SystemMessage
 from langchain_core.runnables import Runnable, RunnableConfig, ensure_config
 from langgraph.graph import END, START, StateGraph
 
@@ -28,6 +29,7 @@ from llmcompiler_graph.prompts import (
 )
 from llmcompiler_graph.scheduler import EXECUTE_TASK_NODE, JOINER_NODE, make_scheduler
 from llmcompiler_graph.state import LLMCompilerState, TaskDispatch
+from llmcompiler_graph.structured import make_structured_answer, with_instructions
 from llmcompiler_graph.tool_calls import ToolWrapper, make_tool_node
 from llmcompiler_graph.toolset import ToolLike, normalize_tools
 
@@ -48,15 +50,17 @@ R = TypeVar("R")
 
 def _resolve_model(model: LanguageModelLike | str, argument: str) -> LanguageModelLike:
     if isinstance(model, str):
-        if ":" not in model:
-            msg = (
-                f"{argument}={model!r}: give a chat model or a 'provider:model' string "
-                "such as 'openai:gpt-4o-mini'"
-            )
-            raise ValueError(msg)
         from langchain.chat_models import init_chat_model
 
-        return init_chat_model(model)
+        try:  # "openai:gpt-4o-mini", or "gpt-4o-mini" with the provider inferred, as create_agent does
+            return init_chat_model(model)
+        except Exception as exc:  # unknown provider, integration not installed, no API key
+            msg = (
+                f"{argument}={model!r} could not be built: {exc} Give a chat model, or a "
+                "'provider:model' string such as 'openai:gpt-4o-mini' whose integration "
+                "package and API key are set up."
+            )
+            raise ValueError(msg) from exc
     if not isinstance(model, Runnable):
         msg = (
             f"{argument} must be a LangChain chat model or a 'provider:model' string, "
@@ -114,6 +118,12 @@ def create_llmcompiler(
     joiner_finish_only_prompt: str = JOINER_FINISH_ONLY_PROMPT,
     state_schema: type[Any] = LLMCompilerState,
     tool_wrappers: Sequence[ToolWrapper] = (),
+    system_prompt: str | SystemMessage | None = None,
+    name: str | None = None,
+    response_format: Any = None,
+    context_schema: type[Any] | None = None,
+    message_history: Literal["full", "answer"] = "full",
+    stream_protocol: bool = False,
 ) -> StateGraph[Any]:
     r"""Build an LLMCompiler agent as an uncompiled LangGraph `StateGraph`.
 
@@ -165,6 +175,21 @@ def create_llmcompiler(
         tool_wrappers: Async `wrap_tool_call` hooks, outermost first, around every tool
             call (retries, caching, rewriting a request); tools run through LangGraph's
             `ToolNode` either way.
+        system_prompt: Instructions or a persona for the agent, as `create_agent` takes
+            them: given to both the planner and the joiner, ahead of their own prompts.
+        name: The graph's name, and the `name` of the messages it adds (as a subgraph of
+            a supervisor, the answer says who wrote it).
+        response_format: A Pydantic model, TypedDict, JSON schema (or LangChain's
+            `ToolStrategy` / `ProviderStrategy` around one): the answer is also put into
+            that structure, in `state["structured_response"]`, by `joiner_model`.
+        context_schema: The run context's schema (`graph.invoke(..., context=...)`),
+            read by tools through `ToolRuntime.context`.
+        message_history: `"full"` (default): each round's calls land in `messages` as an
+            `AIMessage` with `tool_calls` and a `ToolMessage` per task, then the answer.
+            `"answer"`: only the answer, as before.
+        stream_protocol: Also stream the planner's and joiner's raw tokens on
+            `stream_mode="messages"` (tagged `llmcompiler:plan` / `llmcompiler:joiner`);
+            by default only the answer streams there (tagged `llmcompiler:answer`).
 
     Returns:
         The uncompiled graph; call `.compile()` with the checkpointer, store and
@@ -199,9 +224,9 @@ def create_llmcompiler(
     ):
         msg = f"max_concurrency must be an integer >= 1 or None, got {max_concurrency!r}"
         raise ValueError(msg)
-    for name, limit in (("max_tasks_per_plan", max_tasks_per_plan), ("max_plan_tokens", max_plan_tokens)):
+    for option, limit in (("max_tasks_per_plan", max_tasks_per_plan), ("max_plan_tokens", max_plan_tokens)):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            msg = f"{name} must be an integer >= 1 or None, got {limit!r}"
+            msg = f"{option} must be an integer >= 1 or None, got {limit!r}"
             raise ValueError(msg)
     if run_timeout is not None and not run_timeout > 0:
         msg = f"run_timeout must be a positive number of seconds or None, got {run_timeout!r}"
@@ -209,10 +234,16 @@ def create_llmcompiler(
     if eager not in (True, False, "auto"):
         msg = f"eager must be True, False or 'auto', got {eager!r}"
         raise ValueError(msg)
+    if message_history not in ("full", "answer"):
+        msg = f"message_history must be 'full' or 'answer', got {message_history!r}"
+        raise ValueError(msg)
     planner_model = _resolve_model(model, "model")
     joiner_llm = planner_model if joiner_model is None else _resolve_model(joiner_model, "joiner_model")
     tool_map = normalize_tools(tools)
-    system_prompt = planner_prompt or build_planner_prompt(list(tool_map.values()), examples=planner_examples)
+    instructions = with_instructions(system_prompt)
+    planner_system = instructions(
+        planner_prompt or build_planner_prompt(list(tool_map.values()), examples=planner_examples)
+    )
 
     unknown = sorted(set(side_effect_tools) - set(tool_map))
     if isinstance(side_effect_tools, str) or unknown:
@@ -226,7 +257,7 @@ def create_llmcompiler(
     planner = make_planner(
         planner_model,
         tool_map,
-        system_prompt,
+        planner_system,
         replan_prompt,
         runner=runner,
         registry=registry,
@@ -235,8 +266,20 @@ def create_llmcompiler(
         max_plan_tokens=max_plan_tokens,
         run_timeout=run_timeout,
         needs_approval=needs_approval,
+        stream_protocol=stream_protocol,
     )
-    builder: StateGraph[Any] = StateGraph(state_schema)
+    joiner = make_joiner(
+        joiner_llm,
+        max_replans,
+        instructions(joiner_prompt),
+        instructions(joiner_finish_only_prompt),
+        name=name,
+        message_history=message_history,
+        stream_protocol=stream_protocol,
+        return_direct={n for n, t in tool_map.items() if t.return_direct},
+        structured_answer=make_structured_answer(joiner_llm, response_format),
+    )
+    builder: StateGraph[Any] = StateGraph(state_schema, context_schema=context_schema)
     builder.add_node(PLANNER_NODE, _Node(PLANNER_NODE, planner))
     builder.add_node(
         SCHEDULER_NODE,
@@ -250,7 +293,7 @@ def create_llmcompiler(
     )
     builder.add_node(
         JOINER_NODE,
-        _Node(JOINER_NODE, make_joiner(joiner_llm, max_replans, joiner_prompt, joiner_finish_only_prompt)),
+        _Node(JOINER_NODE, joiner),
         destinations=(PLANNER_NODE, END),
     )
     builder.add_edge(START, PLANNER_NODE)

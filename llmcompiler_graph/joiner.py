@@ -3,26 +3,82 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable, Collection, Coroutine, Sequence
+from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END
 from langgraph.types import Command
 
+from llmcompiler_graph.answer_stream import JOINER_TAG, AnswerStream
+from llmcompiler_graph.conversation import (
+    answer_message,
+    prompt_history,
+    round_messages,
+    round_tasks,
+    total_usage,
+)
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.joiner_output import parse_joiner_output
-from llmcompiler_graph.planner import current_question, message_text
+from llmcompiler_graph.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
+from llmcompiler_graph.plan_stream import chunk_text, chunk_usage
+from llmcompiler_graph.planner import current_question
 from llmcompiler_graph.prompts import build_joiner_prompt
-from llmcompiler_graph.state import LLMCompilerState
+from llmcompiler_graph.state import LLMCompilerState, Task
 
 __all__ = ["PLANNER_NODE", "make_joiner"]
 
 PLANNER_NODE = "planner"
 
 JoinerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, Command[Any]]]
+StructuredAnswer = Callable[[str, str, RunnableConfig], Coroutine[Any, Any, Any]]
+"""Makes the structured response from the question and the answer (`response_format`)."""
+
+
+def _joiner_prompt(state: LLMCompilerState, system_prompt: str) -> list[BaseMessage]:
+    messages = state["messages"]
+    position, question = current_question(messages)
+    return [
+        SystemMessage(system_prompt),
+        *prompt_history(messages[:position]),
+        HumanMessage(
+            build_joiner_prompt(
+                question.text if question is not None else "",
+                state.get("tasks", {}),
+                state.get("plan_issues", []),
+            )
+        ),
+    ]
+
+
+async def _decide(
+    model: LanguageModelLike, prompt: list[BaseMessage], config: RunnableConfig, answer: AnswerStream
+) -> tuple[JoinerDecision, UsageMetadata | None]:
+    """Stream the joiner's reply, relaying the answer as it becomes certain; parse it."""
+    text, usage = "", None
+    async for chunk in model.astream(prompt, config):
+        text += chunk_text(chunk)
+        usage = total_usage(usage, chunk_usage(chunk))
+        answer.offer(streaming_answer(text))
+    return parse_joiner_output(text), usage
+
+
+def _final_answer(decision: JoinerDecision, replans: int, deadline: float | None) -> str:
+    """The answer to record; when replanning was still wanted but is spent, says so."""
+    if decision.action != "replan":
+        return decision.content
+    if deadline is not None and time.time() >= deadline:
+        return f"I ran out of time (run_timeout) before finding a complete answer. {decision.content}"
+    return f"I could not find a complete answer after {replans} replans. {decision.content}".strip()
+
+
+def _returns_directly(tasks: Sequence[Task], return_direct: Collection[str]) -> bool:
+    """Whether a tool with `return_direct=True` succeeded this round: its result ends the run."""
+    return any(t["status"] == "done" and t["tool"] in return_direct for t in tasks)
 
 
 def make_joiner(
@@ -30,36 +86,42 @@ def make_joiner(
     max_replans: int,
     system_prompt: str,
     finish_only_prompt: str,
+    *,
+    name: str | None = None,
+    message_history: Literal["full", "answer"] = "full",
+    stream_protocol: bool = False,
+    return_direct: Collection[str] = frozenset(),
+    structured_answer: StructuredAnswer | None = None,
 ) -> JoinerNode:
     """Build the joiner node.
 
     While replans remain, the joiner may answer `Replan(feedback)` and control goes back
     to the planner. Once `max_replans` replans have happened it is prompted with
-    `finish_only_prompt`, and whatever it says ends the run with an answer.
+    `finish_only_prompt`, and whatever it says ends the run with an answer. Each round's
+    calls land in `messages` (unless `message_history="answer"`), then the answer as an
+    `AIMessage` named `name` with the question's token usage. The answer alone streams on
+    `stream_mode="messages"`; the joiner's protocol text only with `stream_protocol=True`.
     """
+    tags = [JOINER_TAG] if stream_protocol else [JOINER_TAG, TAG_NOSTREAM]
+    model_config: RunnableConfig = {"tags": tags, "metadata": {"llmcompiler_part": "joiner"}}
 
     async def joiner(state: LLMCompilerState, config: RunnableConfig) -> Command[Any]:
-        messages = state["messages"]
-        position, question = current_question(messages)
         replans = state.get("replans", 0)
         deadline = state.get("deadline")
+        this_round = round_tasks(state.get("tasks", {}))
+        recorded: list[AnyMessage] = round_messages(this_round, name) if message_history == "full" else []
+        if _returns_directly(this_round, return_direct):
+            return Command(goto=END, update={"messages": recorded, "replan_feedback": None})
         can_replan = replans < max_replans and (deadline is None or time.time() < deadline)
-        prompt: list[BaseMessage] = [
-            SystemMessage(system_prompt if can_replan else finish_only_prompt),
-            *messages[:position],
-            HumanMessage(
-                build_joiner_prompt(
-                    message_text(question) if question is not None else "",
-                    state.get("tasks", {}),
-                    state.get("plan_issues", []),
-                )
-            ),
-        ]
-        response = await model.ainvoke(prompt, config)
-        text = response if isinstance(response, str) else message_text(response)
-        decision = parse_joiner_output(text)
+        prompt = _joiner_prompt(state, system_prompt if can_replan else finish_only_prompt)
+        answer = AnswerStream(config)
+        try:
+            decision, usage = await _decide(model, prompt, merge_configs(config, model_config), answer)
+        except BaseException:
+            answer.cancel()
+            raise
+        usage = total_usage(state.get("usage"), usage)
         replan = decision.action == "replan" and can_replan
-        forced = decision.action == "replan" and not can_replan
         emit(
             {
                 "type": "joiner_decision",
@@ -67,23 +129,29 @@ def make_joiner(
                 "thought": decision.thought,
                 "content": decision.content,
                 "replans": replans + 1 if replan else replans,
-                "forced": forced,
+                "forced": decision.action == "replan" and not can_replan,
                 "time": time.time(),
             }
         )
         if replan:
+            answer.cancel()
             feedback = decision.content or decision.thought or "the results were not sufficient"
-            return Command(goto=PLANNER_NODE, update={"replans": replans + 1, "replan_feedback": feedback})
-        answer = decision.content
-        if forced:
-            answer = f"I could not find a complete answer after {replans} replans. {decision.content}".strip()
-            if deadline is not None and time.time() >= deadline:
-                answer = (
-                    f"I ran out of time (run_timeout) before finding a complete answer. {decision.content}"
-                )
-        return Command(
-            goto=END,
-            update={"messages": [AIMessage(content=answer)], "replan_feedback": None},
-        )
+            update = {
+                "replans": replans + 1,
+                "replan_feedback": feedback,
+                "usage": usage,
+                "messages": recorded,
+            }
+            return Command(goto=PLANNER_NODE, update=update)
+        text = _final_answer(decision, replans, deadline)
+        message_id = await answer.finish(text)
+        final = answer_message(text, name=name, usage=usage, message_id=message_id)
+        update = {"messages": [*recorded, final], "replan_feedback": None, "usage": usage}
+        if structured_answer is not None:
+            question = current_question(state["messages"])[1]
+            update["structured_response"] = await structured_answer(
+                question.text if question is not None else "", text, config
+            )
+        return Command(goto=END, update=update)
 
     return joiner

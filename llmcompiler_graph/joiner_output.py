@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["JoinerDecision", "parse_joiner_output"]
+__all__ = ["JoinerDecision", "parse_joiner_output", "streaming_answer"]
 
 # `Action: Finish(`, `Action: Finish[`, `Action: Finish:`, `Action: Replan ...`; the word
 # `Action:` may be missing when the line starts with the action itself.
@@ -118,3 +118,31 @@ def _last_action(text: str) -> re.Match[str] | None:
         if labelled or match.group(2) is not None:
             chosen = match
     return chosen
+
+
+def streaming_answer(text: str) -> str:
+    r"""The part of a `Finish` answer already certain while the reply is still streaming.
+
+    Text after the last close bracket is held back (it may end the action), and so is
+    everything after the answer's first line; trailing blanks wait for what follows them.
+    Replans, and replies with no action yet, give `""`.
+
+    Example:
+        >>> streaming_answer("Thought: ok.\nAction: Finish(Mount Everest (Ne")
+        'Mount Everest (Ne'
+        >>> streaming_answer("Thought: ok.\nAction: Finish(Great :) tha")
+        'Great :'
+    """
+    match = _last_action(text)
+    if match is None or match.group(1).lower() != "finish":
+        return ""
+    rest = text[match.end() :]
+    cut = len(rest)
+    newline = rest.find("\n")
+    if newline >= 0:
+        cut = newline
+    opener = match.group(2)
+    if opener in _CLOSE:
+        last_close = rest.rfind(_CLOSE[opener], 0, cut)
+        cut = last_close if last_close >= 0 else cut
+    return rest[:cut].strip()

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseLanguageModel, LanguageModelLike
 from langchain_core.messages import BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableBinding
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ReadOutcome",
     "accepts_stop",
     "chunk_text",
+    "chunk_usage",
     "read_plan_stream",
     "stop_kwargs",
 ]
@@ -56,6 +58,11 @@ def stop_kwargs(stop: list[str] | None) -> Mapping[str, Any]:
     return {"stop": stop} if stop else {}
 
 
+def chunk_usage(chunk: Any) -> UsageMetadata | None:
+    """The token usage a streamed chunk reports (most providers: only the last one)."""
+    return getattr(chunk, "usage_metadata", None) if isinstance(chunk, BaseMessage) else None
+
+
 def chunk_text(chunk: Any) -> str:
     """The text of a streamed chunk: a string, or a message whose content may be blocks."""
     if isinstance(chunk, str):
@@ -65,19 +72,25 @@ def chunk_text(chunk: Any) -> str:
     return str(chunk)
 
 
-async def read_plan_stream(stream: AsyncIterator[Any], on_text: Callable[[str], ReadOutcome]) -> bool:
+async def read_plan_stream(
+    stream: AsyncIterator[Any],
+    on_text: Callable[[str], ReadOutcome],
+    on_chunk: Callable[[Any], None] = lambda chunk: None,
+) -> bool:
     """Feed each chunk's text to `on_text` until the plan ends, then drain the stream.
 
     After `on_text` says `ended`, the stream is read, unparsed, until the model ends it,
     within :data:`DRAIN_CHUNKS` / :data:`DRAIN_SECONDS`; a stream still going then, or
-    one `on_text` `cut`, is closed. Returns whether the stream ended by itself.
+    one `on_text` `cut`, is closed. `on_chunk` sees every chunk read, drained ones too
+    (usage often comes in the last). Returns whether the stream ended by itself.
     """
     iterator = aiter(stream)
     try:
         async for chunk in iterator:
+            on_chunk(chunk)
             outcome = on_text(chunk_text(chunk))
             if outcome == "ended":
-                return await _drain(iterator)
+                return await _drain(iterator, on_chunk)
             if outcome == "cut":
                 return False
         return True
@@ -87,7 +100,7 @@ async def read_plan_stream(stream: AsyncIterator[Any], on_text: Callable[[str], 
             await close()
 
 
-async def _drain(iterator: AsyncIterator[Any]) -> bool:
+async def _drain(iterator: AsyncIterator[Any], on_chunk: Callable[[Any], None]) -> bool:
     """Read what the model still says after the plan ended; whether the stream ended by itself."""
     give_up = time.monotonic() + DRAIN_SECONDS
     for _ in range(DRAIN_CHUNKS):
@@ -95,7 +108,7 @@ async def _drain(iterator: AsyncIterator[Any]) -> bool:
         if remaining <= 0:
             return False
         try:
-            await asyncio.wait_for(anext(iterator), remaining)
+            on_chunk(await asyncio.wait_for(anext(iterator), remaining))
         except StopAsyncIteration:
             return True
         except TimeoutError:

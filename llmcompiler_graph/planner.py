@@ -13,11 +13,15 @@ from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langchain_core.tools import BaseTool
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.types import Overwrite
 
+from llmcompiler_graph.answer_stream import PLAN_TAG
+from llmcompiler_graph.conversation import prompt_history, total_usage
 from llmcompiler_graph.durable import PlanStreamRecord, run_plan_stream, run_tool, same_call
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.execution import Batch, BatchRegistry, in_sync_run
@@ -37,7 +41,13 @@ from llmcompiler_graph.parser import (
     PlanLineError,
     StreamingPlanParser,
 )
-from llmcompiler_graph.plan_stream import ReadOutcome, accepts_stop, read_plan_stream, stop_kwargs
+from llmcompiler_graph.plan_stream import (
+    ReadOutcome,
+    accepts_stop,
+    chunk_usage,
+    read_plan_stream,
+    stop_kwargs,
+)
 from llmcompiler_graph.prompts import build_replan_prompt
 from llmcompiler_graph.references import find_references, renumber_references
 from llmcompiler_graph.state import LLMCompilerState, Task
@@ -251,6 +261,7 @@ def make_planner(
     max_plan_tokens: int | None = None,
     run_timeout: float | None = None,
     needs_approval: Collection[str] = frozenset(),
+    stream_protocol: bool = False,
 ) -> PlannerNode:
     """Build the planner node: stream a plan, publish tasks as their lines complete.
 
@@ -260,8 +271,11 @@ def make_planner(
     eagerly unless the run has a checkpointer. With a checkpointer, `True` and an async
     run, the plan stream and the tool calls run as LangGraph tasks of this step
     (:mod:`llmcompiler_graph.durable`), saved as they finish, and the planner returns
-    their outcomes itself.
+    their outcomes itself. The plan's tokens stream on `stream_mode="messages"` (tagged
+    `llmcompiler:plan`) only with `stream_protocol=True`.
     """
+    tags = [PLAN_TAG] if stream_protocol else [PLAN_TAG, TAG_NOSTREAM]
+    model_config: RunnableConfig = {"tags": tags, "metadata": {"llmcompiler_part": "plan"}}
     # The plan's end marker as a stop sequence, so providers stop generating there; removed
     # for this graph if the provider refuses `stop`.
     stop_sequences: dict[str, list[str]] = {"stop": [END_OF_PLAN]} if accepts_stop(model) else {}
@@ -280,7 +294,8 @@ def make_planner(
         else:
             deadline = state.get("deadline")
 
-        prompt: list[BaseMessage] = [SystemMessage(system_prompt), *messages]
+        position, _ = current_question(messages)
+        prompt: list[BaseMessage] = [SystemMessage(system_prompt), *prompt_history(messages[: position + 1])]
         if not new_question:
             next_idx = 1 + max(earlier, default=0)
             feedback = state.get("replan_feedback") or ""
@@ -370,6 +385,7 @@ def make_planner(
                     dispatch_now(task, batch)
 
         chunks_read = 0
+        usage: UsageMetadata | None = None
 
         def read(text: str) -> ReadOutcome:
             """Parse one streamed chunk; whether to read on."""
@@ -395,8 +411,13 @@ def make_planner(
                 chunks.append(text)
                 return read(text)
 
+            def on_chunk(chunk: Any) -> None:
+                nonlocal usage
+                usage = total_usage(usage, chunk_usage(chunk))
+
             async def stream() -> bool:
-                return await read_plan_stream(model.astream(prompt, config, **stop_kwargs(stop)), on_text)
+                reply = model.astream(prompt, merge_configs(config, model_config), **stop_kwargs(stop))
+                return await read_plan_stream(reply, on_text, on_chunk)
 
             try:
                 async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
@@ -460,6 +481,7 @@ def make_planner(
             "question_id": question_id,
             "execution_id": execution_id,
             "deadline": deadline,
+            "usage": usage if new_question else total_usage(state.get("usage"), usage),
         }
         if new_question:
             update["tasks"] = Overwrite(builder.tasks)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NotRequired
 
 from langchain_core.messages import AnyMessage
+from langchain_core.messages.ai import UsageMetadata
 from langgraph.graph.message import add_messages
 from typing_extensions import TypedDict
 
@@ -111,6 +112,11 @@ class LLMCompilerState(TypedDict):
     """Id of the batch of tasks currently being executed."""
     approvals: NotRequired[Annotated[dict[int, Literal["approved", "rejected"]], merge_approvals]]
     """Decisions on tasks whose tools have side effects, by task id."""
+    usage: NotRequired[UsageMetadata | None]
+    """Tokens the planner and joiner models reported for the current question so far;
+    the answer's `usage_metadata` carries the total."""
+    structured_response: NotRequired[Any]
+    """The answer in the structure `response_format` asked for (set only with one)."""
     deadline: NotRequired[float | None]
     """Epoch seconds by which the current question must be done planning and running
     tools (`run_timeout`); `None` without a deadline."""

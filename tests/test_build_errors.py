@@ -62,7 +62,16 @@ def test_bad_limits_are_rejected(kwargs: dict[str, Any], message: str) -> None:
 def test_model_of_the_wrong_type_is_rejected() -> None:
     with pytest.raises(TypeError, match="model must be a LangChain chat model"):
         create_llmcompiler(object(), [search])  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="provider:model"):
+    with pytest.raises(ValueError, match="'provider:model' string"):
+        create_llmcompiler("no-such-model-family", [search])
+
+
+@pytest.mark.filterwarnings("ignore:A test tried to use socket")
+def test_a_model_string_without_its_api_key_fails_at_build_time_saying_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         create_llmcompiler("gpt-4o-mini", [search])
 
 

@@ -45,7 +45,9 @@ def thread(name: str = "eager") -> dict[str, Any]:
 
 def durable(model: ScriptedChatModel, tools: list[Any]) -> Any:
     """Eager dispatch with a checkpointer: the planner's tool calls are saved as they finish."""
-    return create_llmcompiler(model, tools, eager=True).compile(checkpointer=InMemorySaver())
+    return create_llmcompiler(model, tools, eager=True, stream_protocol=True).compile(
+        checkpointer=InMemorySaver()
+    )
 
 
 def graph_for(model: ScriptedChatModel, tools: list[Any], *, checkpointer: bool) -> Any:
@@ -160,7 +162,7 @@ async def test_a_tools_own_model_call_streams_as_the_task_nodes_not_the_planners
     graph = (
         durable(model, [make_math_tool(model)])
         if checkpointer
-        else build(model, [make_math_tool(model)], eager=eager)
+        else build(model, [make_math_tool(model)], eager=eager, stream_protocol=True)
     )
     nodes_by_text: dict[str, set[str]] = {}
     async for chunk, metadata in graph.astream(question(), thread(), stream_mode="messages"):

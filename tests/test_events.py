@@ -66,10 +66,10 @@ async def test_replan_decision_event_counts_replans(log: ToolLog) -> None:
     assert [e["plan_round"] for e in events if e["type"] == "task_parsed"] == [0, 1]
 
 
-async def test_planner_and_joiner_tokens_stream_on_messages_mode(log: ToolLog) -> None:
+async def test_with_stream_protocol_planner_and_joiner_tokens_stream_on_messages_mode(log: ToolLog) -> None:
     plan = '1. search("a")\n2. join()<END_OF_PLAN>'
     model = scripted(plan, FINISH.format(answer="done"))
-    graph = build(model, [log.search_tool()])
+    graph = build(model, [log.search_tool()], stream_protocol=True)
     by_node: dict[str, str] = {}
     async for chunk, metadata in graph.astream(question(), stream_mode="messages"):
         node = metadata["langgraph_node"]

@@ -11,6 +11,7 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallback
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
 
+from llmcompiler_graph.answer_stream import ANSWER_TAG
 from llmcompiler_graph.bench.datasets import load_dataset
 from llmcompiler_graph.bench.runner import BenchSettings, make_system, run_benchmark
 from llmcompiler_graph.bench.usage import UsageTracker
@@ -80,8 +81,15 @@ class RunLog(BaseCallbackHandler):
         self.ended: list[UUID] = []
         self.errors: list[BaseException] = []
         self.usage: list[Any] = []
+        self.relays: set[UUID] = set()
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        if ANSWER_TAG in (kwargs.get("tags") or []):
+            self.relays.add(run_id)  # the answer relayed for stream_mode="messages", not a model call
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        if run_id in self.relays:
+            return
         self.ended.append(run_id)
         message = getattr(response.generations[0][0], "message", None)
         self.usage.append(getattr(message, "usage_metadata", None))

@@ -22,6 +22,7 @@ def test_readme_python_blocks_run_and_print_the_documented_results() -> None:
             exec(compile(block, str(README), "exec"), namespace)
     printed = output.getvalue()
     assert "Everest, by 238 m\n" in printed
+    assert "mountains | Everest is taller, by 238 m\n" in printed
     assert "{1: '8,849 m', 2: '8,611 m'}" in printed
     assert "task_finished 1 done" in printed
     assert "['How tall is Everest?', '8,849 m', 'And K2?', '8,611 m']" in printed

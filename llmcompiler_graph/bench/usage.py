@@ -10,6 +10,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
+from llmcompiler_graph.answer_stream import ANSWER_TAG
+
 __all__ = ["UsageTracker"]
 
 
@@ -36,6 +38,7 @@ class UsageTracker(BaseCallbackHandler):
         self.output_tokens = 0
         self.estimated = False
         self._prompt_tokens: dict[UUID, int] = {}
+        self._relays: set[UUID] = set()
         self._lock = threading.Lock()
 
     def on_chat_model_start(
@@ -44,10 +47,16 @@ class UsageTracker(BaseCallbackHandler):
         messages: list[list[BaseMessage]],
         *,
         run_id: UUID,
+        tags: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         """Count the call and remember the prompt's estimated size."""
         from llmcompiler_graph.bench.replay_model import count_message_tokens
+
+        if ANSWER_TAG in (tags or ()):  # the answer relayed for streaming: no model call
+            with self._lock:
+                self._relays.add(run_id)
+            return
 
         estimate = sum(count_message_tokens(prompt) for prompt in messages)
         with self._lock:
@@ -66,6 +75,9 @@ class UsageTracker(BaseCallbackHandler):
                 if isinstance(generation, ChatGeneration):
                     usage = getattr(generation.message, "usage_metadata", None) or usage
         with self._lock:
+            if run_id in self._relays:
+                self._relays.discard(run_id)
+                return
             estimate = self._prompt_tokens.pop(run_id, 0)
             if usage and usage.get("input_tokens") is not None:
                 self.input_tokens += int(usage["input_tokens"])

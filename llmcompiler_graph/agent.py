@@ -1,0 +1,212 @@
+"""`create_agent`: the drop-in for `langchain.agents.create_agent`, returning a compiled graph.
+
+Swap `from langchain.agents import create_agent` for `from llmcompiler_graph import
+create_agent`: the same positional arguments and the keywords that make sense for a
+planner/joiner agent, a compiled graph back. What cannot work the same way fails here, at
+build time, with a message that says what to do instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.language_models import LanguageModelLike
+from langchain_core.messages import SystemMessage, ToolMessage
+from langgraph.cache.base import BaseCache
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.store.base import BaseStore
+from langgraph.types import Checkpointer, Command
+
+from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.state import LLMCompilerState
+from llmcompiler_graph.tool_calls import ToolExecute, ToolWrapper
+from llmcompiler_graph.toolset import ToolLike
+
+__all__ = ["UNSUPPORTED_MIDDLEWARE_HOOKS", "create_agent", "create_llmcompiler_agent", "tool_wrappers"]
+
+UNSUPPORTED_MIDDLEWARE_HOOKS = (
+    "before_agent",
+    "abefore_agent",
+    "before_model",
+    "abefore_model",
+    "after_model",
+    "aafter_model",
+    "after_agent",
+    "aafter_agent",
+    "wrap_model_call",
+    "awrap_model_call",
+)
+"""Middleware hooks that belong to create_agent's single model loop; LLMCompiler has none."""
+
+
+def _overrides(middleware: Any, hook: str) -> bool:
+    from langchain.agents.middleware import AgentMiddleware
+
+    mine = getattr(type(middleware), hook, None)
+    return mine is not None and mine is not getattr(AgentMiddleware, hook, None)
+
+
+def _from_sync(wrap: Any) -> ToolWrapper:
+    """An async wrapper around a sync `wrap_tool_call`, run off the event loop."""
+
+    async def wrapper(request: ToolCallRequest, execute: ToolExecute) -> ToolMessage | Command[Any]:
+        loop = asyncio.get_running_loop()
+
+        def run(req: ToolCallRequest) -> ToolMessage | Command[Any]:
+            async def call() -> ToolMessage | Command[Any]:
+                return await execute(req)
+
+            return asyncio.run_coroutine_threadsafe(call(), loop).result()
+
+        result: ToolMessage | Command[Any] = await asyncio.to_thread(wrap, request, run)
+        return result
+
+    return wrapper
+
+
+def tool_wrappers(middleware: Sequence[Any]) -> list[ToolWrapper]:
+    """The tool-call hooks of `create_agent` middleware, outermost first.
+
+    Raises:
+        ValueError: A middleware uses a hook of create_agent's model loop (`before_model`,
+            `wrap_model_call`, ...), which an LLMCompiler graph does not have.
+    """
+    wrappers: list[ToolWrapper] = []
+    for item in middleware:
+        unsupported = [hook for hook in UNSUPPORTED_MIDDLEWARE_HOOKS if _overrides(item, hook)]
+        if unsupported:
+            msg = (
+                f"middleware {type(item).__name__} uses {', '.join(unsupported)}: LLMCompiler has no "
+                "single model loop for these hooks (its model calls are the planner and the joiner). "
+                "Tool hooks (wrap_tool_call / awrap_tool_call) work; for model behaviour pass "
+                "system_prompt=, planner_prompt= or joiner_prompt=, or wrap the model itself."
+            )
+            raise ValueError(msg)
+        if _overrides(item, "awrap_tool_call"):
+            wrappers.append(item.awrap_tool_call)
+        elif _overrides(item, "wrap_tool_call"):
+            wrappers.append(_from_sync(item.wrap_tool_call))
+        elif callable(item):
+            wrappers.append(item)
+        else:
+            msg = f"middleware must be AgentMiddleware instances or async tool wrappers, got {item!r}"
+            raise TypeError(msg)
+    return wrappers
+
+
+def create_agent(
+    model: LanguageModelLike | str,
+    tools: Sequence[ToolLike] | None = None,
+    *,
+    system_prompt: str | SystemMessage | None = None,
+    middleware: Sequence[Any] = (),
+    response_format: Any = None,
+    state_schema: type[Any] | None = None,
+    context_schema: type[Any] | None = None,
+    checkpointer: Checkpointer = None,
+    store: BaseStore | None = None,
+    interrupt_before: list[str] | None = None,
+    interrupt_after: list[str] | None = None,
+    debug: bool = False,
+    name: str | None = None,
+    cache: BaseCache[Any] | None = None,
+    **llmcompiler_options: Any,
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    r"""An LLMCompiler agent with `langchain.agents.create_agent`'s signature, compiled.
+
+    Args:
+        model: A chat model, or a model string (`"openai:gpt-4o-mini"`, `"gpt-4o-mini"`).
+        tools: LangChain tools or functions with docstrings (at least one).
+        system_prompt: Instructions or persona, given to the planner and the joiner.
+        middleware: `AgentMiddleware` whose `wrap_tool_call` / `awrap_tool_call` run around
+            every tool call. Model-loop hooks (`before_model`, `wrap_model_call`, ...) are
+            refused at build time.
+        response_format: A schema (or `ToolStrategy` / `ProviderStrategy`): the answer is
+            also given as `state["structured_response"]`.
+        state_schema: A subclass of :class:`~llmcompiler_graph.state.LLMCompilerState`.
+        context_schema: Schema of the run context tools read through `ToolRuntime`.
+        checkpointer: As for any compiled graph (durable runs, threads, approvals).
+        store: Long-term store, injected into tools with `InjectedStore` / `ToolRuntime`.
+        interrupt_before: Node names to pause before (`"planner"`, `"scheduler"`,
+            `"execute_task"`, `"joiner"`); create_agent's `"tools"` and `"model"` do not
+            exist here and are refused.
+        interrupt_after: Node names to pause after (`["planner"]` reviews each plan).
+        debug: LangGraph's debug output.
+        name: The graph's name and the `name` of its messages.
+        cache: LangGraph node cache.
+        **llmcompiler_options: Any keyword of :func:`~llmcompiler_graph.create_llmcompiler`
+            (`max_replans`, `task_timeout`, `joiner_model`, `side_effect_tools`, ...).
+
+    Returns:
+        The compiled graph: `invoke`, `stream`, `ainvoke`, `astream`, `batch`.
+
+    Raises:
+        ValueError: No tools, unknown interrupt nodes, unsupported middleware, or any
+            invalid option of :func:`~llmcompiler_graph.create_llmcompiler`.
+
+    Example:
+        >>> from llmcompiler_graph.testing import ScriptedChatModel
+        >>> def search(query: str) -> str:
+        ...     '''Look a mountain up.'''
+        ...     return "8,849 m"
+        >>> model = ScriptedChatModel(responses=['1. search("Everest")\n2. join()',
+        ...                                      "Action: Finish(8,849 m)"])
+        >>> agent = create_agent(model, [search], name="mountains")
+        >>> agent.invoke({"messages": [("user", "How tall is Everest?")]})["messages"][-1].name
+        'mountains'
+    """
+    if not tools:
+        msg = (
+            "create_agent needs at least one tool here: LLMCompiler plans tool calls. "
+            "For a plain chat model without tools, use langchain.agents.create_agent."
+        )
+        raise ValueError(msg)
+    _check_interrupts(interrupt_before, interrupt_after)
+    builder = create_llmcompiler(
+        model,
+        tools,
+        system_prompt=system_prompt,
+        name=name,
+        response_format=response_format,
+        context_schema=context_schema,
+        state_schema=state_schema or LLMCompilerState,
+        tool_wrappers=tool_wrappers(middleware),
+        **llmcompiler_options,
+    )
+    return builder.compile(
+        checkpointer=checkpointer,
+        store=store,
+        interrupt_before=interrupt_before,
+        interrupt_after=interrupt_after,
+        debug=debug,
+        name=name or "LLMCompiler",
+        cache=cache,
+    )
+
+
+create_llmcompiler_agent = create_agent
+"""The same factory under a name that cannot be confused with LangChain's."""
+
+
+def _check_interrupts(*node_lists: list[str] | None) -> None:
+    from llmcompiler_graph.graph import (
+        APPROVE_NODE,
+        EXECUTE_TASK_NODE,
+        JOINER_NODE,
+        PLANNER_NODE,
+        SCHEDULER_NODE,
+    )
+
+    nodes = {PLANNER_NODE, SCHEDULER_NODE, EXECUTE_TASK_NODE, JOINER_NODE, APPROVE_NODE}
+    renamed = {"model": "planner (or joiner)", "tools": "execute_task"}
+    for names in node_lists:
+        for node in names or ():
+            if node == "*":
+                continue
+            if node not in nodes:
+                hint = f"; create_agent's {node!r} is {renamed[node]!r} here" if node in renamed else ""
+                msg = f"cannot interrupt at {node!r}: the nodes are {sorted(nodes)}{hint}"
+                raise ValueError(msg)
