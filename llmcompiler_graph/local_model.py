@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
 import importlib.util
 import io
+import json
 import os
 import re
 import sys
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +33,10 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
 
+from llmcompiler_graph.local_protocol import LocalCall, prepare_call
+
 __all__ = [
+    "CallRecord",
     "LocalCompletionChatModel",
     "LocalModelUnavailableError",
     "default_model_path",
@@ -40,6 +46,8 @@ __all__ = [
 ]
 
 LOCAL_MODEL_NAME = "Gemma 3 270M (Q4_K_M, llama.cpp)"
+CALL_LOG_VARIABLE = "LLMCOMPILER_LOCAL_CALL_LOG"
+"""Environment variable naming a file that gets one JSON line per local call (see `--summarize`)."""
 INSTALL_HINT = "run ./install.sh in the llmcompiler-graph checkout (builds llama-cpp-python, ~5 minutes)"
 
 
@@ -141,6 +149,49 @@ def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
     return "\n".join(parts) + "\n" + prefix, prefix
 
 
+@dataclass
+class CallRecord:
+    """Where one local call's time went, reported in the reply's `response_metadata["local"]`.
+
+    `prefix_s` is restoring (or, the first time, computing) the fixed prefix's KV cache;
+    `prompt_s` is evaluating the rest of the prompt (until the first generated piece);
+    `generation_s` is the rest of the call.
+    """
+
+    kind: str = "text"
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    output_pieces: int = 0
+    evaluated_tokens: int = 0
+    decisions: int = 0
+    prefix_s: float = 0.0
+    prompt_s: float = 0.0
+    generation_s: float = 0.0
+
+    def tick(self, started: float) -> None:
+        """A piece arrived."""
+        if self.output_pieces == 0:
+            self.prompt_s = time.perf_counter() - started
+        self.output_pieces += 1
+
+    def finish(self, started: float) -> None:
+        """The generation ended."""
+        self.generation_s = time.perf_counter() - started - self.prompt_s
+
+    def usage(self) -> Any:
+        """LangChain usage metadata (prompt tokens include the cached prefix)."""
+        output = self.decisions if self.kind != "text" else self.output_pieces
+        return {
+            "input_tokens": self.prompt_tokens,
+            "output_tokens": output,
+            "total_tokens": self.prompt_tokens + output,
+        }
+
+    def metadata(self) -> dict[str, Any]:
+        """The record as `response_metadata`."""
+        return {"local": dict(self.__dict__)}
+
+
 class LocalCompletionChatModel(BaseChatModel):
     """Runs a GGUF base model through llama.cpp as a LangChain chat model (streaming supported).
 
@@ -149,8 +200,14 @@ class LocalCompletionChatModel(BaseChatModel):
         max_tokens: Most tokens per reply.
         temperature: Sampling temperature (0: greedy, reproducible).
         stop: Strings that end a reply (`<END_OF_PLAN>` ends plans).
-        use_grammars: Constrain joiner and math replies to their formats with llama.cpp
-            grammars (a base model of this size often loses the format otherwise).
+        use_grammars: For calls the protocol does not handle: constrain joiner and math
+            replies to their formats with llama.cpp grammars.
+        protocol: Run the planner, joiner, math and text-ReAct calls through
+            :mod:`llmcompiler_graph.local_protocol` (compact prompts, choices built from
+            each call, cached prompt prefixes).
+        prefix_cache_size: How many fixed prompt prefixes keep a saved KV state.
+        call_log: A file that gets one JSON line per call (kind, tokens, where the time
+            went); default: the `LLMCOMPILER_LOCAL_CALL_LOG` environment variable.
     """
 
     model_path: str
@@ -160,9 +217,13 @@ class LocalCompletionChatModel(BaseChatModel):
     temperature: float = 0.0
     stop: list[str] = Field(default_factory=lambda: ["<END_OF_PLAN>", "\nQuestion:", "\nObservation:"])
     use_grammars: bool = True
+    protocol: bool = True
+    prefix_cache_size: int = 8
+    call_log: str | None = Field(default_factory=lambda: os.environ.get(CALL_LOG_VARIABLE) or None)
     _llm: Any = PrivateAttr(default=None)
     _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+    _prefixes: OrderedDict[str, tuple[list[int], Any, int]] = PrivateAttr(default_factory=OrderedDict)
 
     @property
     def _llm_type(self) -> str:
@@ -189,7 +250,23 @@ class LocalCompletionChatModel(BaseChatModel):
                     raise RuntimeError(msg.strip()) from error
         return self._llm
 
-    def _pieces(self, messages: Sequence[BaseMessage], stop: list[str] | None) -> Iterator[str]:
+    def _pieces(
+        self, messages: Sequence[BaseMessage], stop: list[str] | None, record: CallRecord | None = None
+    ) -> Iterator[str]:
+        record = record if record is not None else CallRecord()
+        call = prepare_call(messages) if self.protocol else None
+        if call is not None:
+            yield from self._protocol_pieces(call, stop, record)
+        else:
+            yield from self._plain_pieces(messages, stop, record)
+        if self.call_log:
+            with open(self.call_log, "a", encoding="utf-8") as sink:
+                sink.write(json.dumps({**record.__dict__, "finished_at": time.time()}) + "\n")
+
+    def _plain_pieces(
+        self, messages: Sequence[BaseMessage], stop: list[str] | None, record: CallRecord
+    ) -> Iterator[str]:
+        """A call the protocol does not recognise (or with `protocol=False`): the chat as text."""
         prompt, prefix = render_prompt(messages)
         if prefix:
             yield prefix
@@ -202,6 +279,7 @@ class LocalCompletionChatModel(BaseChatModel):
         grammar = self._grammar(reply_format) if reply_format and self.use_grammars else None
         reply = prefix
         with self._lock:  # one llama.cpp context: one generation at a time
+            started = time.perf_counter()
             for part in self._model().create_completion(
                 prompt,
                 max_tokens=self.max_tokens,
@@ -210,14 +288,70 @@ class LocalCompletionChatModel(BaseChatModel):
                 grammar=grammar,
                 stream=True,
             ):
+                record.tick(started)
                 text = part["choices"][0]["text"]
                 if final_line is not None and (end := final_line.search(reply + text)):
                     if end.end() - 1 > len(reply):
                         yield (reply + text)[len(reply) : end.end() - 1]
-                    return
+                    break
                 if text:
                     reply += text
                     yield text
+            record.finish(started)
+
+    def _prefix_tokens(self, llm: Any, prefix: str) -> list[int]:
+        """Tokens of the fixed prefix, with llama.cpp's state right after them restored or saved.
+
+        After this, llama.cpp's KV cache starts with the prefix, so `create_completion`
+        evaluates only the rest of the prompt (llama-cpp-python reuses the longest common
+        prefix of the previous evaluation). States are kept raw (`llama_state_get_data`):
+        `Llama.save_state` also copies the logits of a whole batch, which for Gemma's
+        262k-token vocabulary costs seconds.
+        """
+        import llama_cpp
+
+        cached = self._prefixes.get(prefix)
+        tokens = cached[0] if cached else llm.tokenize(prefix.encode("utf-8"), add_bos=True, special=True)
+        n = len(tokens)
+        if llm.n_tokens >= n and list(llm.input_ids[:n]) == tokens:
+            return list(tokens)
+        if cached is not None:
+            _, state, size = cached
+            if llama_cpp.llama_state_set_data(llm._ctx.ctx, state, size) == size:
+                llm.input_ids[:n] = tokens
+                llm.n_tokens = n
+                self._prefixes.move_to_end(prefix)
+                return list(tokens)
+        llm.reset()
+        llm.eval(tokens)
+        size = llama_cpp.llama_state_get_size(llm._ctx.ctx)
+        state = (ctypes.c_uint8 * int(size))()
+        written = int(llama_cpp.llama_state_get_data(llm._ctx.ctx, state, size))
+        self._prefixes[prefix] = (list(tokens), state, written)
+        while len(self._prefixes) > self.prefix_cache_size:
+            self._prefixes.popitem(last=False)
+        return list(tokens)
+
+    def _protocol_pieces(self, call: LocalCall, stop: list[str] | None, record: CallRecord) -> Iterator[str]:
+        """A recognised call: its compact prompt, the fixed prefix from cache, its program's choices."""
+        record.kind = call.kind
+        with self._lock:
+            llm = self._model()
+            started = time.perf_counter()
+            prefix = self._prefix_tokens(llm, call.prefix)
+            record.prefix_s = time.perf_counter() - started
+            rest = llm.tokenize(call.suffix.encode("utf-8"), add_bos=False, special=False)
+            record.prompt_tokens = len(prefix) + len(rest)
+            record.cached_tokens = len(prefix)
+            decoder = _LlamaDecoder(llm, prefix + rest, record)
+            started = time.perf_counter()
+            for piece in call.program(decoder):
+                record.tick(started)
+                yield piece
+            record.finish(started)
+
+    def _message(self, text: str, record: CallRecord) -> AIMessage:
+        return AIMessage(content=text, usage_metadata=record.usage(), response_metadata=record.metadata())
 
     def _generate(
         self,
@@ -226,8 +360,9 @@ class LocalCompletionChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = "".join(self._pieces(messages, stop))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        record = CallRecord()
+        text = "".join(self._pieces(messages, stop, record))
+        return ChatResult(generations=[ChatGeneration(message=self._message(text, record))])
 
     def _stream(
         self,
@@ -236,11 +371,17 @@ class LocalCompletionChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for piece in self._pieces(messages, stop):
+        record = CallRecord()
+        for piece in self._pieces(messages, stop, record):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
             yield chunk
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="", usage_metadata=record.usage(), response_metadata=record.metadata()
+            )
+        )
 
     async def _astream(
         self,
@@ -252,10 +393,11 @@ class LocalCompletionChatModel(BaseChatModel):
         """Generate in a worker thread, handing pieces to the event loop as they come."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        record = CallRecord()
 
         def produce() -> None:
             try:
-                for piece in self._pieces(messages, stop):
+                for piece in self._pieces(messages, stop, record):
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
             except BaseException as error:  # handed to the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, error)
@@ -271,6 +413,11 @@ class LocalCompletionChatModel(BaseChatModel):
                 await run_manager.on_llm_new_token(item, chunk=chunk)
             yield chunk
         await worker
+        yield ChatGenerationChunk(
+            message=AIMessageChunk(
+                content="", usage_metadata=record.usage(), response_metadata=record.metadata()
+            )
+        )
 
     async def _agenerate(
         self,
@@ -279,8 +426,100 @@ class LocalCompletionChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        text = await asyncio.to_thread(lambda: "".join(self._pieces(messages, stop)))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        record = CallRecord()
+        text = await asyncio.to_thread(lambda: "".join(self._pieces(messages, stop, record)))
+        return ChatResult(generations=[ChatGeneration(message=self._message(text, record))])
+
+
+class _LlamaDecoder:
+    """Constrained greedy decoding on a llama.cpp context, for the programs of `local_protocol`.
+
+    `choose` walks the token trie of its options: tokens that every remaining option
+    shares are appended without sampling (evaluated in one batch with the next
+    decision), and at each branch the child with the highest logit wins. A choice
+    among options costs one evaluation per branching point, not one per token, and no
+    grammar is matched against Gemma's 262k-token vocabulary.
+    """
+
+    def __init__(self, llm: Any, tokens: list[int], record: CallRecord) -> None:
+        self.llm = llm
+        self.tokens = list(tokens)
+        self.record = record
+        self._vocabulary = int(llm.n_vocab())
+        self._first = True
+
+    def _tokenize(self, text: str) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def _logits_after(self, tokens: list[int]) -> Any:
+        """Make the KV cache hold exactly `tokens`; the logits of the next token."""
+        import numpy as np
+
+        llm = self.llm
+        started = time.perf_counter()
+        held = int(llm.n_tokens)
+        limit = min(held, len(tokens) - 1)  # the last token is evaluated again for its logits
+        same = np.asarray(llm.input_ids[:limit]) == np.asarray(
+            tokens[:limit], dtype=np.asarray(llm.input_ids).dtype
+        )
+        common = int(np.argmin(same)) if limit and not same.all() else limit
+        if common < held:
+            llm._ctx.kv_cache_seq_rm(-1, common, -1)
+            llm.n_tokens = common
+        llm.eval(tokens[common:])
+        self.record.evaluated_tokens += len(tokens) - common
+        if self._first:
+            self.record.prompt_s = time.perf_counter() - started
+            self._first = False
+        return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(self._vocabulary,))
+
+    def append(self, text: str) -> None:
+        """Text the format fixes."""
+        self.tokens += self._tokenize(text)
+
+    def choose(self, options: Sequence[str]) -> str:
+        """The option the model ranks first, token by token."""
+        sequences = [self._tokenize(option) for option in options]
+        alive = [i for i, seq in enumerate(sequences) if seq]
+        position = 0
+        while len(alive) > 1:
+            ended = [i for i in alive if len(sequences[i]) == position]
+            if ended:  # an option that is a prefix of others: the shorter one
+                alive = ended[:1]
+                break
+            branches = {sequences[i][position] for i in alive}
+            if len(branches) > 1:
+                logits = self._logits_after(self.tokens + sequences[alive[0]][:position])
+                best = max(branches, key=lambda token: float(logits[token]))
+                alive = [i for i in alive if sequences[i][position] == best]
+                self.record.decisions += 1
+            position += 1
+        chosen = alive[0] if alive else 0
+        self.tokens += sequences[chosen] if alive else []
+        return options[chosen]
+
+    def generate(self, max_tokens: int, stop: Sequence[str]) -> str:
+        """Free greedy text up to a stop string (not included) or `max_tokens`."""
+        import numpy as np
+
+        produced = b""
+        end_of_text = int(self.llm.token_eos())
+        for _ in range(max_tokens):
+            token = int(np.argmax(self._logits_after(self.tokens)))
+            if token == end_of_text:
+                break
+            piece = bytes(self.llm.detokenize([token]))
+            text = (produced + piece).decode("utf-8", "ignore")
+            if any(marker in text for marker in stop):
+                kept = text[: min(text.index(marker) for marker in stop if marker in text)]
+                extra = kept[len(produced.decode("utf-8", "ignore")) :]
+                if extra:
+                    self.tokens += self._tokenize(extra)
+                return kept
+            produced += piece
+            self.tokens.append(token)
+            self.record.decisions += 1
+        return produced.decode("utf-8", "ignore")
 
 
 class LocalModelUnavailableError(RuntimeError):
@@ -326,11 +565,52 @@ def load_local_model(**settings: Any) -> LocalCompletionChatModel:
     return LocalCompletionChatModel(**{**defaults, **settings})
 
 
+def summarize_call_log(paths: Sequence[str | Path]) -> str:
+    """A table of where local calls spent their time, per call kind (from `call_log` files).
+
+    Example:
+        >>> summarize_call_log([]).splitlines()[0].split(" | ")[:3]
+        ['| call', 'calls', 'prompt tokens (cached)']
+    """
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for path in paths:
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                rows.setdefault(record["kind"], []).append(record)
+    lines = [
+        "| call | calls | prompt tokens (cached) | evaluated tokens | decisions "
+        "| prefix s | prompt s | choices s | total s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, records in sorted(rows.items()):
+        n = len(records)
+
+        def mean(key: str, records: list[dict[str, Any]] = records, n: int = n) -> float:
+            return sum(float(r[key]) for r in records) / n
+
+        total = mean("prefix_s") + mean("prompt_s") + mean("generation_s")
+        lines.append(
+            f"| {kind} | {n} | {mean('prompt_tokens'):.0f} ({mean('cached_tokens'):.0f}) | "
+            f"{mean('evaluated_tokens'):.0f} | {mean('decisions'):.1f} | {mean('prefix_s'):.2f} | "
+            f"{mean('prompt_s'):.2f} | {mean('generation_s'):.2f} | {total:.2f} |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m llmcompiler_graph.local_model --check`: load the model and decode a few tokens."""
+    """`python -m llmcompiler_graph.local_model --check` or `--summarize FILE...`.
+
+    `--check` loads the model and decodes a few tokens; `--summarize` tells where the
+    calls logged in `LLMCOMPILER_LOCAL_CALL_LOG` files spent their time.
+    """
     parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.local_model")
     parser.add_argument("--check", action="store_true", help="load the model and generate 16 tokens")
+    parser.add_argument("--summarize", nargs="+", metavar="FILE", help="call logs to summarise per call kind")
     arguments = parser.parse_args(argv)
+    if arguments.summarize:
+        print(summarize_call_log(arguments.summarize))
+        return 0
     if not arguments.check:
         parser.print_help()
         return 0

@@ -26,8 +26,8 @@ prompt of the call. The hosted-model path never passes through this module.
 
 from __future__ import annotations
 
-import re
 import itertools
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -63,12 +63,12 @@ _STOPWORDS = frozenset(
     times""".split()
 )
 _INTERIOR_OK = frozenset({"of", "the", "de", "la", "in", "and"})
-_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'’.-]*[A-Za-z0-9]|[A-Za-z0-9]")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'\u2019.-]*[A-Za-z0-9]|[A-Za-z0-9]")
 _NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\d])")
 _CONVERSION = re.compile(r"\d[\d,]*(?:\.\d+)?\s*[A-Za-z%°]*\s*\((\d[\d,]*(?:\.\d+)?)\s*[A-Za-z°]+\)")
 _CAPITALISED = re.compile(
-    r"\b(?:[A-Z][\w'’-]*|[A-Z0-9]*\d[A-Z0-9]*)"
-    r"(?:\s+(?:(?:of|the|de|la|del|von|van)\s+)?(?:[A-Z][\w'’-]*|\d+[A-Z]+\d*))*"
+    r"\b(?:[A-Z][\w'\u2019-]*|[A-Z0-9]*\d[A-Z0-9]*)"
+    r"(?:\s+(?:(?:of|the|de|la|del|von|van)\s+)?(?:[A-Z][\w'\u2019-]*|\d+[A-Z]+\d*))*"
 )
 _YES_NO = re.compile(r"^\s*(?:are|is|was|were|do|does|did|can|has|have|had|will|would)\b", re.I)
 _UNIT_CONSTANTS = ("10", "100", "1000", "1000000")
@@ -113,11 +113,11 @@ def _split_parameters(text: str) -> list[str]:
 
 
 def parse_tool_signatures(system_prompt: str) -> list[ToolSignature]:
-    """The tools listed in a planner or ReAct prompt (`1. search(query: str)` lines).
+    r"""The tools listed in a planner or ReAct prompt (`1. search(query: str)` lines).
 
     Example:
-        >>> tools = parse_tool_signatures("1. search(query: str)\\n - x\\n2. math(problem: str, "
-        ...     "context: list[str] | str | None = None)\\n3. join()")
+        >>> tools = parse_tool_signatures("1. search(query: str)\n - x\n2. math(problem: str, "
+        ...     "context: list[str] | str | None = None)\n3. join()")
         >>> [(t.name, t.is_lookup, t.takes_results) for t in tools]
         [('search', True, False), ('math', False, True)]
     """
@@ -174,8 +174,10 @@ def _is_named(span: str) -> bool:
 
 
 def number_candidates(text: str) -> list[str]:
-    """The numbers of a text, without thousands separators; a number in brackets right after
-    another number with a unit (a conversion, as in `8,849 m (29,032 ft)`) is left out.
+    """The numbers of a text, without thousands separators.
+
+    A number in brackets right after another number with a unit (a conversion, as in
+    `8,849 m (29,032 ft)`) is left out.
 
     Example:
         >>> number_candidates("It is 8,849 m (29,032 ft) high, first climbed in 1953.")
@@ -342,7 +344,7 @@ def plan_options(
     earlier: Sequence[int],
     done: set[str],
 ) -> list[str]:
-    """Every line the plan may continue with at id `idx` (calls end with a newline).
+    r"""Every line the plan may continue with at id `idx` (calls end with a newline).
 
     A lookup is offered for each span of the question that does not overlap one already
     looked up. A tool that takes earlier results is offered only once every name of the
@@ -351,12 +353,12 @@ def plan_options(
     and the plan joins right after it.
 
     Example:
-        >>> tools = parse_tool_signatures("1. search(query: str)\\n2. math(problem: str, context: list[str])")
+        >>> tools = parse_tool_signatures("1. search(query: str)\n2. math(problem: str, context: list[str])")
         >>> plan_options(tools, "How much taller is K2 than Lhotse?", 2, [1], {'search("K2")'})
-        ['2. search("Lhotse")\\n']
+        ['2. search("Lhotse")\n']
         >>> plan_options(tools, "How much taller is K2 than Lhotse?", 3, [1, 2],
         ...              {'search("K2")', 'search("Lhotse")'})[0]
-        '3. math("How much taller is K2 than Lhotse", ["$1", "$2"])\\n'
+        '3. math("How much taller is K2 than Lhotse", ["$1", "$2"])\n'
     """
     spans = question_spans(question)
     problem = question.strip().rstrip("?.! ")
@@ -443,7 +445,8 @@ def _planner_call(system: str, question: str, replan: str | None) -> LocalCall:
 # ---------------------------------------------------------------------------- math
 
 LOCAL_MATH_PREFIX = """\
-Compute the answer to the problem from the facts: name the quantity and the operation, take one value from each fact.
+Compute the answer to the problem from the facts: name the quantity and the operation, \
+take one value from each fact.
 
 Problem: How much longer is the Danube than the Rhine, in kilometres
 Quantity: longer
@@ -511,7 +514,17 @@ Value 3 (longer): 1,094 km long
 Expression: 2850 - (1230 + 1094)
 """
 
-_OPERATIONS = ("difference", "sum", "ratio", "product", "average", "largest", "smallest", "conversion", "value")
+_OPERATIONS = (
+    "difference",
+    "sum",
+    "ratio",
+    "product",
+    "average",
+    "largest",
+    "smallest",
+    "conversion",
+    "value",
+)
 
 
 def math_expressions(operation: str, values: Sequence[Sequence[str]]) -> list[str]:
@@ -524,7 +537,9 @@ def math_expressions(operation: str, values: Sequence[Sequence[str]]) -> list[st
     k = len(values)
     choices = list(itertools.islice(itertools.product(*values), 600)) if k else []
     shapes: dict[str, Callable[[Sequence[str]], list[str]]] = {
-        "difference": lambda v: [f"abs({v[0]} - {v[1]})"] if len(v) == 2 else [f"{v[0]} - ({' + '.join(v[1:])})"],
+        "difference": lambda v: (
+            [f"abs({v[0]} - {v[1]})"] if len(v) == 2 else [f"{v[0]} - ({' + '.join(v[1:])})"]
+        ),
         "sum": lambda v: [" + ".join(v)],
         "ratio": lambda v: [f"{v[0]} / {v[1]}"] if len(v) == 2 else [f"{v[0]} / ({' + '.join(v[1:])})"],
         "product": lambda v: [" * ".join(v)],
@@ -565,9 +580,11 @@ _OPERATION_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 
 def math_operations(k: int, problem: str = "") -> list[str]:
-    """The operations offered for `k` context items: those whose cue words the problem uses
-    (the first cue that matches wins, since `how many times` or `how much ... than the
-    combined` also contain later cues); all of them when none does.
+    """The operations offered for `k` context items.
+
+    Those whose cue words the problem uses (the first cue that matches wins, since
+    `how many times` or `how much ... than the combined` also contain later cues); all of
+    them when none does.
 
     Example:
         >>> math_operations(2, "How much taller is K2 than Lhotse")
@@ -614,9 +631,11 @@ def _math_program(problem: str, operations: Sequence[str], facts: Sequence[str])
             phrases = dict((f" {phrase}\n", value) for phrase, value in number_phrases(fact))
             chosen.append(phrases[decoder.choose(list(phrases))])
         expressions = math_expressions(operation, [[value] for value in chosen])
-        expression = expressions[0] if len(expressions) == 1 else decoder.choose(
-            [f"Expression: {e}\n" for e in expressions]
-        )[len("Expression: ") :]
+        expression = (
+            expressions[0]
+            if len(expressions) == 1
+            else decoder.choose([f"Expression: {e}\n" for e in expressions])[len("Expression: ") :]
+        )
         yield "Expression: " + expression.strip()
 
     return program
@@ -669,7 +688,8 @@ Action: Finish(1620)
 
 Question: Which is older, the University of Oxford or Harvard University?
 1. search("University of Oxford")
-Observation: University of Oxford: The University of Oxford in England, with 26000 students, was founded in 1096.
+Observation: University of Oxford: The University of Oxford in England, with 26000 students, \
+was founded in 1096.
 2. search("Harvard University")
 Observation: Harvard University: Harvard University in Massachusetts was founded in 1636.
 3. math("Which is older, the University of Oxford or Harvard University", ["$1", "$2"])
@@ -749,10 +769,11 @@ def _display_call(call: str) -> str:
 
 
 def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> list[str]:
-    """What `Finish(...)` may hold: numbers and names from the successful observations and the
-    question (names only for which/who/where questions, numbers only for how much/many/tall
-    ... questions), only `yes`/`no` for a question
-    that starts with a verb, and `I could not find <span
+    """What `Finish(...)` may hold.
+
+    Numbers and names from the successful observations and the question (names only for
+    which/who/where questions, numbers only for how much/many/tall ... questions), only
+    `yes`/`no` for a question that starts with a verb, and `I could not find <span
     of the question>` when an observation failed (the only answers when none succeeded).
 
     Example:
@@ -777,7 +798,9 @@ def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> li
         if not re.search(r"\bor\b", question):  # `In which city is X?` is not answered by X
             named = entity_candidates(question)
             names = [n for n in names if not any(q in n or n in q for q in named)]
-    missing = [f"I could not find {span}" for span in question_spans(question)] or ["I could not find the answer"]
+    missing = [f"I could not find {span}" for span in question_spans(question)] or [
+        "I could not find the answer"
+    ]
     if len(good) == len(observations) and good:  # everything succeeded: answer from it
         missing = []
     answers = numbers + names if good else []
@@ -865,7 +888,8 @@ Action: search("Rhine")
 Observation: Rhine: The Rhine is a river in Europe, 1,230 km long.
 Thought: Compute the difference of the two lengths.
 Action: math("How much longer is the Danube than the Rhine, in kilometres", ["Danube: The Danube is a river \
-in Europe, first mapped in 1540. It is 2,850 km long.", "Rhine: The Rhine is a river in Europe, 1,230 km long."])
+in Europe, first mapped in 1540. It is 2,850 km long.", "Rhine: The Rhine is a river in Europe, \
+1,230 km long."])
 Observation: 1620
 Thought: I have the answer.
 Action: Finish(1620)
@@ -879,8 +903,8 @@ Action: search("Harvard University")
 Observation: Harvard University: Harvard University in Massachusetts was founded in 1636.
 Thought: Find which was founded first.
 Action: math("Which is older, the University of Oxford or Harvard University", ["University of Oxford: The \
-University of Oxford in England was founded in 1096.", "Harvard University: Harvard University in Massachusetts \
-was founded in 1636."])
+University of Oxford in England was founded in 1096.", "Harvard University: Harvard University in \
+Massachusetts was founded in 1636."])
 Observation: 1096
 Thought: The result 1096 is found for the University of Oxford.
 Action: Finish(University of Oxford)
@@ -927,7 +951,7 @@ def react_actions(
             if computes and not missing and not computed and lookups:
                 context = ", ".join(_quote(_shorten(obs, 200)) for obs in lookups)
                 actions.append(f"{tool.name}({_quote(question.strip().rstrip('?.! '))}, [{context}])")
-    if not missing and (computed or not computes) or not actions:
+    if (not missing and (computed or not computes)) or not actions:
         comparison = _comparison(numbered)
         if comparison is not None:
             lookups, result = comparison

