@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from llmcompiler_graph import EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE, studio
+from llmcompiler_graph import ANSWER_TAG, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE, studio
 from llmcompiler_graph.local_model import INSTALL_HINT, local_model_available
 from llmcompiler_graph.testing import ScriptedChatModel
 
@@ -283,6 +283,7 @@ async def test_dev_server_runs_the_agent_and_streams_its_events(dev_server: DevS
     question: Any = {"messages": [{"role": "user", "content": QUESTION}]}
     custom: list[dict[str, Any]] = []
     streamed_nodes: set[str] = set()
+    answer_tokens: list[str] = []
     final: dict[str, Any] = {}
     errors: list[Any] = []
     async with asyncio.timeout(RUN_TIMEOUT):
@@ -295,8 +296,10 @@ async def test_dev_server_runs_the_agent_and_streams_its_events(dev_server: DevS
             if part.event == "custom":
                 custom.append(part.data)
             elif part.event.startswith("messages"):
-                _chunk, metadata = part.data
+                chunk, metadata = part.data
                 streamed_nodes.add(metadata.get("langgraph_node", ""))
+                if ANSWER_TAG in (metadata.get("tags") or []):
+                    answer_tokens.append(str(chunk.get("content", "")))
             elif part.event == "values":
                 final = part.data
             elif part.event == "error":
@@ -314,11 +317,13 @@ async def test_dev_server_runs_the_agent_and_streams_its_events(dev_server: DevS
     assert set(started.values()) <= {"search", "math"}, context
     assert all(planned.get(idx) == tool for idx, tool in started.items()), context  # tools from the plan
     assert set(started) <= set(finished), context  # every started task finished
-    assert PLANNER_NODE in streamed_nodes, streamed_nodes  # the plan's tokens streamed live
+    assert PLANNER_NODE not in streamed_nodes, streamed_nodes  # no protocol text on the messages stream
+    assert JOINER_NODE in streamed_nodes, streamed_nodes  # the answer streamed live, tagged
 
     answer = final["messages"][-1]
     assert answer["type"] == "ai", context
     assert str(answer["content"]).strip(), context
+    assert "".join(answer_tokens) == answer["content"], answer_tokens
     tasks = final["tasks"]
     assert {int(idx) for idx in tasks} >= set(started), context
     assert any(task["status"] == "done" for task in tasks.values()), context
