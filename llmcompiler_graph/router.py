@@ -2,12 +2,17 @@
 
 Two routers:
 
-- **trained** (no model call, offline): two small logistic-regression classifiers over word
-  and word-pair features, shipped as weights in `llmcompiler_graph/data/router_weights.json`.
-  :func:`suitable_for_skeleton` is trained on the SoT authors' suitability labels for
-  Vicuna-80; :func:`needs_tools` on questions that need looked-up facts (the paper's
+- **trained** (no model call, offline, pure Python): two small logistic-regression
+  classifiers over word, word-pair and question-form features, shipped as weights in
+  `llmcompiler_graph/data/router_weights.json`.
+  :func:`suitable_for_skeleton` is trained on 471 questions written and labelled for this
+  project (`llmcompiler_graph/data/sot_router_questions.jsonl`, many styles and kinds of
+  request) plus Vicuna-80 with the SoT authors' labels, and says `skeleton` only when it
+  is confident: an unsure question is answered directly (:func:`skeleton_verdict`).
+  :func:`needs_tools` is trained on questions that need looked-up facts (the paper's
   ParallelQA and HotpotQA questions) against Vicuna-80's open-ended ones.
-  `python -m llmcompiler_graph.router` retrains both and prints cross-validated figures.
+  `python -m llmcompiler_graph.bench.router_training` retrains both and prints the
+  held-out figures (see the README).
 - **prompted**: the model itself picks `tools`, `skeleton` or `direct` (:func:`prompted_route`).
 """
 
@@ -15,9 +20,8 @@ from __future__ import annotations
 
 import itertools
 import json
-import random
+import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -30,23 +34,111 @@ from llmcompiler_graph.sot_prompts import ROUTER_PROMPT
 
 __all__ = [
     "Mode",
+    "SkeletonRouter",
+    "SkeletonVerdict",
     "TextClassifier",
-    "cross_validate",
     "features",
     "needs_tools",
+    "parse_route",
     "prompted_route",
+    "question_form",
+    "skeleton_probability",
+    "skeleton_verdict",
     "suitable_for_skeleton",
-    "train_classifier",
     "trained_route",
 ]
 
 Mode = Literal["direct", "skeleton", "tools"]
+SkeletonVerdict = Literal["skeleton", "direct", "unsure"]
 
 _WORD = re.compile(r"[a-z]+|\d+")
 
+# Question-form cues: what kind of answer a question asks for, whatever its topic.
+_LIST_NOUNS = frozenset(
+    "ways tips reasons factors benefits advantages disadvantages pros cons differences strategies "
+    "ideas challenges causes effects impacts implications consequences features principles signs "
+    "symptoms things steps habits practices considerations trends risks characteristics functions "
+    "types kinds options activities methods techniques measures lessons mistakes tradeoffs aspects "
+    "components elements qualities skills examples uses applications alternatives drawbacks "
+    "strengths weaknesses concerns barriers obstacles theories suggestions recommendations".split()
+)
+_WRITING = frozenset(
+    "write compose draft story poem haiku limerick sonnet lyrics song essay email letter note speech "
+    "toast bio post article review script dialogue fable riddle joke paragraph description "
+    "announcement memo advertisement message tweet caption slogan".split()
+)
+_CODE = frozenset(
+    "code function python javascript js java sql regex script program implement class method bash "
+    "css html git docker api error bug compile debug rust typescript query array dict string loop".split()
+)
+_TRANSFORM = frozenset(
+    "translate summarize summarise rewrite paraphrase classify extract correct convert sort "
+    "categorize categorise identify detect shorten".split()
+)
+_WH = frozenset("what why how who when where which whose".split())
+_AUXILIARY = frozenset("is are was were do does did can could should would will has have am".split())
+_OPENERS = frozenset(
+    "write list give explain describe suggest compare discuss name tell imagine pretend if suppose "
+    "i my we our help".split()
+)
+_FORM_PATTERNS = {
+    "compare": re.compile(r"\b(vs|versus|compare|compared|difference|differences|which is better|or)\b"),
+    "hypothetical": re.compile(r"\b(what if|would happen|imagine|suppose)\b|\bif\b.*\bhad\b"),
+    "many": re.compile(r"\b(some|several|main|major|key|most|common|different|various|all)\b"),
+    "short": re.compile(r"\b(one|single|quick|short|briefly|one-line|in a sentence|yes or no)\b"),
+    "advice": re.compile(r"\b(tips|advice|ideas|suggestions|recommend)\b"),
+    "steps": re.compile(r"\b(step by step|step-by-step|steps)\b"),
+    "first_person": re.compile(r"\b(i|my|me|we|our)\b"),
+    "how_many": re.compile(r"\bhow (many|much)\b"),
+    "operator": re.compile(r"[+*/^=]|\d\s*[-x]\s*\d"),
+}
+_ROLEPLAY = re.compile(r"\b(pretend|act as|role|imagine you|you are)\b")
+
+
+def _length_bin(words: int) -> str:
+    for limit, name in ((5, "1-4"), (9, "5-8"), (16, "9-15"), (31, "16-30")):
+        if words < limit:
+            return name
+    return "31+"
+
+
+def question_form(question: str) -> set[str]:
+    """Features of the question's form, whatever its topic (each prefixed `form:`).
+
+    Its length, its first word, and cues of the answer it asks for: a list of things
+    (`ways`, `reasons`, `pros`...), a piece of writing, code, a calculation, a rewrite of
+    given text, a comparison, a hypothetical, a short or one-line reply, role play.
+
+    Example:
+        >>> sorted(question_form("What are some tips for sleeping better?"))[:5]
+        ['form:advice', 'form:first:what', 'form:first:what are', 'form:length:5-8', 'form:list_noun']
+    """
+    lowered = question.lower()
+    words = _WORD.findall(lowered)
+    vocabulary = set(words)
+    found = {f"length:{_length_bin(len(words))}"}
+    first = words[0] if words else ""
+    known_opener = first in _WH or first in _AUXILIARY or first in _OPENERS
+    found.add(f"first:{first if known_opener else 'other'}")
+    if first in _WH and len(words) > 1:
+        found.add(f"first:{first} {words[1]}")
+    cues = {
+        "list_noun": bool(vocabulary & _LIST_NOUNS),
+        "writing": bool(vocabulary & _WRITING),
+        "code": bool(vocabulary & _CODE) or "`" in question or "()" in question,
+        "digit": any(character.isdigit() for character in question),
+        "transform": bool(vocabulary & _TRANSFORM),
+        "roleplay": bool(_ROLEPLAY.search(lowered)) and bool(re.search(r"\b(you|your)\b", lowered)),
+        "question_mark": question.strip().endswith("?"),
+        "colon": ":" in question,
+    }
+    cues.update({name: bool(pattern.search(lowered)) for name, pattern in _FORM_PATTERNS.items()})
+    found.update(name for name, present in cues.items() if present)
+    return {f"form:{feature}" for feature in found}
+
 
 def features(question: str) -> set[str]:
-    """The classifiers' features: words, word pairs, the first two words, and number presence.
+    """The classifiers' features: words, word pairs, the first two words, number presence, question form.
 
     Example:
         >>> sorted(features("How can I sleep?"))[:4]
@@ -57,7 +149,7 @@ def features(question: str) -> set[str]:
     if words:
         found.add(f"first:{words[0]}")
         found.add(f"first:{' '.join(words[:2])}")
-    return found
+    return found | question_form(question)
 
 
 @dataclass(frozen=True)
@@ -71,95 +163,102 @@ class TextClassifier:
         """The log-odds of the positive class."""
         return self.bias + sum(self.weights.get(feature, 0.0) for feature in features(text))
 
+    def probability(self, text: str) -> float:
+        """The probability of the positive class."""
+        return 1.0 / (1.0 + math.exp(-self.score(text)))
+
     def predict(self, text: str) -> bool:
-        """Whether the text belongs to the positive class."""
+        """Whether the text belongs to the positive class (probability above one half)."""
         return self.score(text) > 0
 
 
-def train_classifier(
-    texts: Sequence[str], labels: Sequence[bool], *, l2: float = 0.1, epochs: int = 400, step: float = 0.5
-) -> TextClassifier:
-    """Fit a logistic regression with L2 by full-batch gradient descent (deterministic).
+@dataclass(frozen=True)
+class SkeletonRouter:
+    """The Skeleton-of-Thought decision: a classifier and two probability thresholds.
 
-    Example:
-        >>> model = train_classifier(["list tips", "write code"] * 5, [True, False] * 5)
-        >>> model.predict("tips please"), model.predict("write a poem")
-        (True, False)
+    At or above `skeleton_at` the question gets Skeleton-of-Thought; at or below
+    `direct_at` it gets a direct answer; in between the router is unsure and abstains,
+    which also means a direct answer (the safe default).
     """
-    import numpy as np
 
-    vocabulary = sorted({feature for text in texts for feature in features(text)})
-    column = {feature: position for position, feature in enumerate(vocabulary)}
-    matrix = np.zeros((len(texts), len(vocabulary)))
-    for row, text in enumerate(texts):
-        for feature in features(text):
-            matrix[row, column[feature]] = 1.0
-    target = np.array([1.0 if label else 0.0 for label in labels])
-    weights = np.zeros(len(vocabulary))
-    bias = 0.0
-    for _ in range(epochs):
-        predicted = 1.0 / (1.0 + np.exp(-(matrix @ weights + bias)))
-        error = predicted - target
-        weights -= step * (matrix.T @ error / len(texts) + l2 * weights / len(texts))
-        bias -= step * float(error.mean())
-    kept = {f: round(float(w), 6) for f, w in zip(vocabulary, weights, strict=True) if abs(w) > 1e-6}
-    return TextClassifier(kept, round(bias, 6))
+    classifier: TextClassifier
+    skeleton_at: float
+    direct_at: float
 
-
-def cross_validate(
-    texts: Sequence[str], labels: Sequence[bool], *, folds: int = 10, repeats: int = 5, seed: int = 0
-) -> dict[str, float]:
-    """Repeated stratified k-fold figures of :func:`train_classifier`, and the majority baseline.
-
-    Returns accuracy, precision, recall and F1 of the positive class (pooled over every
-    held-out prediction), and the accuracy of always predicting the majority class.
-    """
-    outcomes = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
-    rng = random.Random(seed)
-    for _ in range(repeats):
-        positives = [i for i, label in enumerate(labels) if label]
-        negatives = [i for i, label in enumerate(labels) if not label]
-        rng.shuffle(positives)
-        rng.shuffle(negatives)
-        fold_of = {index: n % folds for n, index in enumerate(positives)}
-        fold_of.update({index: n % folds for n, index in enumerate(negatives)})
-        for fold in range(folds):
-            train = [i for i in range(len(texts)) if fold_of[i] != fold]
-            model = train_classifier([texts[i] for i in train], [labels[i] for i in train])
-            for i in (i for i in range(len(texts)) if fold_of[i] == fold):
-                predicted = model.predict(texts[i])
-                key = ("t" if predicted == labels[i] else "f") + ("p" if predicted else "n")
-                outcomes[key] += 1
-    total = sum(outcomes.values())
-    precision = outcomes["tp"] / max(1, outcomes["tp"] + outcomes["fp"])
-    recall = outcomes["tp"] / max(1, outcomes["tp"] + outcomes["fn"])
-    majority = max(sum(labels), len(labels) - sum(labels)) / len(labels)
-    return {
-        "accuracy": (outcomes["tp"] + outcomes["tn"]) / total,
-        "precision": precision,
-        "recall": recall,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        "majority_accuracy": majority,
-        "examples": len(labels),
-        "positives": sum(labels),
-    }
+    def verdict(self, question: str) -> SkeletonVerdict:
+        """`skeleton`, `direct`, or `unsure` (answered directly)."""
+        probability = self.classifier.probability(question)
+        if probability >= self.skeleton_at:
+            return "skeleton"
+        return "direct" if probability <= self.direct_at else "unsure"
 
 
 @lru_cache(maxsize=1)
-def _shipped() -> dict[str, TextClassifier]:
+def _shipped_data() -> dict[str, Any]:
     data: dict[str, Any] = json.loads(
         files("llmcompiler_graph").joinpath("data/router_weights.json").read_text()
     )
-    return {
-        name: TextClassifier(entry["weights"], entry["bias"]) for name, entry in data["classifiers"].items()
-    }
+    return data
+
+
+def _classifier(name: str) -> TextClassifier:
+    entry = _shipped_data()["classifiers"][name]
+    return TextClassifier(entry["weights"], entry["bias"])
+
+
+@lru_cache(maxsize=1)
+def _skeleton_router() -> SkeletonRouter:
+    thresholds = _shipped_data()["thresholds"]["skeleton"]
+    return SkeletonRouter(_classifier("skeleton"), thresholds["skeleton_at"], thresholds["direct_at"])
+
+
+@lru_cache(maxsize=1)
+def _tools_classifier() -> TextClassifier:
+    return _classifier("tools")
+
+
+def skeleton_probability(question: str) -> float:
+    """The trained classifier's probability that Skeleton-of-Thought suits the question.
+
+    Calibrated on held-out questions whose base rate is about a third suitable (see the
+    README); the decision itself is :func:`skeleton_verdict`.
+
+    Example:
+        >>> round(skeleton_probability("Write a haiku about the sea."), 2) < 0.1
+        True
+    """
+    return _skeleton_router().classifier.probability(question)
+
+
+def skeleton_verdict(question: str) -> SkeletonVerdict:
+    """The trained router's verdict: `skeleton`, `direct`, or `unsure` (it abstains).
+
+    `skeleton` only when the classifier is confident; an `unsure` question is answered
+    directly, like a `direct` one.
+
+    Example:
+        >>> skeleton_verdict("What are the pros and cons of working from home?")
+        'skeleton'
+        >>> skeleton_verdict("Who wrote One Hundred Years of Solitude?")
+        'direct'
+    """
+    return _skeleton_router().verdict(question)
 
 
 def suitable_for_skeleton(question: str) -> bool:
     """Whether Skeleton-of-Thought suits the question (a list of independent points), offline.
 
-    Trained on the SoT authors' labels for Vicuna-80; see the README for its
-    cross-validated accuracy, precision and recall.
+    True only when the trained router is confident (:func:`skeleton_verdict` is
+    `skeleton`); when unsure it says False, so the question is answered directly. See the
+    README for its held-out accuracy, precision, recall and abstention rate.
+
+    Args:
+        question: The user's question, as they wrote it.
+
+    Returns:
+        True when the answer is best written as a skeleton of independent points, each
+        expanded on its own; False for code, math, single facts, short replies, one
+        coherent piece of writing, and whenever the router is unsure.
 
     Example:
         >>> suitable_for_skeleton("What are the most effective ways to improve my memory?")
@@ -167,7 +266,7 @@ def suitable_for_skeleton(question: str) -> bool:
         >>> suitable_for_skeleton("Write a Python function that reverses a linked list.")
         False
     """
-    return _shipped()["skeleton"].predict(question)
+    return skeleton_verdict(question) == "skeleton"
 
 
 def needs_tools(question: str) -> bool:
@@ -179,7 +278,7 @@ def needs_tools(question: str) -> bool:
         >>> needs_tools("How can I improve my time management skills?")
         False
     """
-    return _shipped()["tools"].predict(question)
+    return _tools_classifier().predict(question)
 
 
 def trained_route(question: str, *, tools_available: bool = True) -> Mode:
@@ -214,51 +313,3 @@ async def prompted_route(
     reply = await model.ainvoke([HumanMessage(ROUTER_PROMPT.replace("{question}", question))], config)
     text = reply if isinstance(reply, str) else str(reply.content)
     return parse_route(text, tools_available=tools_available)
-
-
-def training_data() -> dict[str, tuple[list[str], list[bool]]]:
-    """The labelled questions each shipped classifier is trained on.
-
-    `skeleton`: Vicuna-80 with the SoT authors' suitability labels. `tools`: ParallelQA's
-    113 questions and HotpotQA's first 113 (need facts: positive) against Vicuna-80 (no).
-    """
-    from llmcompiler_graph.bench.datasets import load_dataset
-
-    lines = files("llmcompiler_graph.bench").joinpath("data/vicuna80.jsonl").read_text().splitlines()
-    vicuna = [json.loads(line) for line in lines if line]
-    open_ended = [row["request"] for row in vicuna]
-    factual = [q.question for q in load_dataset("parallelqa")] + [
-        q.question for q in load_dataset("hotpotqa", 113)
-    ]
-    return {
-        "skeleton": (open_ended, [bool(row["sot_suitable"]) for row in vicuna]),
-        "tools": (factual + open_ended, [True] * len(factual) + [False] * len(open_ended)),
-    }
-
-
-def main() -> int:
-    """`python -m llmcompiler_graph.router [--write]`: cross-validate both; `--write` ships them."""
-    import sys
-    from pathlib import Path
-
-    shipped: dict[str, Any] = {"classifiers": {}, "cross_validation": {}}
-    for name, (texts, labels) in training_data().items():
-        figures = cross_validate(texts, labels)
-        model = train_classifier(texts, labels)
-        shipped["classifiers"][name] = {"weights": model.weights, "bias": model.bias}
-        shipped["cross_validation"][name] = figures
-        print(
-            f"{name}: {figures['examples']} questions ({figures['positives']} positive); 10-fold CV x5: "
-            f"accuracy {figures['accuracy']:.3f} (majority class {figures['majority_accuracy']:.3f}), "
-            f"precision {figures['precision']:.3f}, recall {figures['recall']:.3f}, F1 {figures['f1']:.3f}"
-        )
-    if "--write" in sys.argv[1:]:
-        target = Path(str(files("llmcompiler_graph").joinpath("data/router_weights.json")))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {target}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
