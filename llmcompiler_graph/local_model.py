@@ -154,8 +154,9 @@ class CallRecord:
     """Where one local call's time went, reported in the reply's `response_metadata["local"]`.
 
     `prefix_s` is restoring (or, the first time, computing) the fixed prefix's KV cache;
-    `prompt_s` is evaluating the rest of the prompt (until the first generated piece);
-    `generation_s` is the rest of the call.
+    `prompt_s` is evaluating the rest of the prompt (up to the first decision, or the
+    first generated piece); `generation_s` is the rest of the call (the decisions, with
+    the text the format fixes between them).
     """
 
     kind: str = "text"
@@ -170,7 +171,7 @@ class CallRecord:
 
     def tick(self, started: float) -> None:
         """A piece arrived."""
-        if self.output_pieces == 0:
+        if self.output_pieces == 0 and not self.prompt_s:  # a decoder records it at its first evaluation
             self.prompt_s = time.perf_counter() - started
         self.output_pieces += 1
 

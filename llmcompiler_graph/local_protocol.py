@@ -768,6 +768,15 @@ def _display_call(call: str) -> str:
     return f"{idx}. {name}({args})"
 
 
+_CALL = re.compile(r"^\d+\. (\w+)\(\"([^\"]*)\"(.*)\)$")
+
+
+def _is_computation(call: str, obs: str) -> bool:
+    """A call with more than one argument (it took results) whose observation is one number."""
+    match = _CALL.match(_display_call(call)) or _CALL.match("1. " + call.strip())
+    return bool(match and match.group(3)) and re.fullmatch(r"-?\d+(?:\.\d+)?", obs.strip()) is not None
+
+
 def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> list[str]:
     """What `Finish(...)` may hold.
 
@@ -789,10 +798,12 @@ def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> li
         names += entity_candidates(obs)
     first = _WORD.findall(question)[:1]
     names = [n for n in entity_candidates(question) + names if n not in first]
+    computed = [obs.strip() for call, obs in observations if _is_computation(call, obs)]
     if _YES_NO.match(question):
         numbers, names = [], ["yes", "no"]
     elif _ASKS_FOR_NUMBER.match(question) and numbers:
         names = []
+        numbers = computed or numbers  # the computed result answers a numeric question
     elif _ASKS_FOR_NAME.match(question):
         numbers = []
         if not re.search(r"\bor\b", question):  # `In which city is X?` is not answered by X
@@ -805,9 +816,6 @@ def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> li
         missing = []
     answers = numbers + names if good else []
     return list(dict.fromkeys(answers + missing))
-
-
-_CALL = re.compile(r"^\d+\. (\w+)\(\"([^\"]*)\"(.*)\)$")
 
 
 def _comparison(observations: Sequence[tuple[str, str]]) -> tuple[list[tuple[str, str]], str] | None:
