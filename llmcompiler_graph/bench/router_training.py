@@ -489,6 +489,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     report = skeleton_validation()
     _print_validation("word, word-pair and question-form features (shipped)", report)
+    vicuna = [q for q in questions if q.source == "vicuna"]
+    own = [q for q in questions if q.source != "vicuna"]
+    vicuna_only = train_classifier([q.question for q in vicuna], [q.suitable for q in vicuna])
+    f = decision_figures([vicuna_only.probability(q.question) for q in own], [q.suitable for q in own])
+    print(
+        f"\nbefore issue #17 (trained on Vicuna-80 alone), on the project's {len(own)} questions: accuracy "
+        f"{f['accuracy']:.3f} (majority {f['majority_accuracy']:.3f}), precision {f['precision']:.3f}, "
+        f"recall {f['recall']:.3f}"
+    )
     if args.embeddings:
         _print_validation(
             "local-model embeddings (Gemma 3 270M, mean-pooled)", skeleton_validation(_embedding_trainer())
