@@ -358,6 +358,16 @@ def skeleton_validation(
             [labels[i] for i in vicuna],
         ),
     }
+    category_probabilities = probabilities["leave-one-category-out"]
+    report["held_out_categories"] = {
+        category: decision_figures(
+            [category_probabilities[k] for k, i in enumerate(own) if questions[i].category == category],
+            [labels[i] for i in own if questions[i].category == category],
+            skeleton_at=skeleton_at,
+            direct_at=direct_at,
+        )
+        for category in sorted({questions[i].category for i in own})
+    }
     for name, (scheme_probabilities, scheme_labels) in views.items():
         report["schemes"][name] = {
             "questions": len(scheme_labels),
@@ -394,6 +404,13 @@ def _print_validation(title: str, report: dict[str, Any]) -> None:
                 f"| {f['majority_accuracy']:.3f} | {f['precision']:.3f} | {f['recall']:.3f} "
                 f"| {f['abstention']:.3f} |"
             )
+    print(
+        "each kind of request when left out (accuracy, said skeleton): "
+        + ", ".join(
+            f"{category} {f['accuracy']:.2f}/{f['said_skeleton']:.2f}"
+            for category, f in report["held_out_categories"].items()
+        )
+    )
     for name, scheme in report["schemes"].items():
         bins = ", ".join(
             f"[{row['from']:.1f}, {row['to']:.1f}): {row['questions']} q, p {row['mean_probability']:.2f}"
