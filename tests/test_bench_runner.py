@@ -288,3 +288,18 @@ def test_bench_exits_1_when_every_question_that_ran_failed(
     assert main(args, model=ScriptedChatModel(responses=[]), out=out) == 1
     assert "ran 2 questions (2 failed)" in out.getvalue()
     assert "every question failed; first error: ScriptExhaustedError" in capsys.readouterr().err
+
+
+def test_report_without_matplotlib_says_what_to_install_unless_plots_are_off(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    results = tmp_path / "r.jsonl"
+    asyncio.run(run_benchmark(settings(tmp_path, output=results), answering({})))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if matplotlib were not installed
+    plots = tmp_path / "plots"
+    assert main(["report", str(results), "--plots", str(plots)], out=io.StringIO()) == 2
+    assert "the plots need matplotlib (the 'bench' extra)" in capsys.readouterr().err
+    assert not plots.exists()
+    table = io.StringIO()
+    assert main(["report", str(results), "--no-plots"], out=table) == 0
+    assert "| demo | m | llmcompiler |" in table.getvalue()

@@ -186,6 +186,16 @@ def run_report_command(args: argparse.Namespace, out: TextIO) -> int:
     if missing:
         print(f"llmcompiler-graph: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
+    if not args.no_plots:
+        try:
+            import matplotlib.figure  # noqa: F401
+        except ImportError:
+            print(
+                "llmcompiler-graph: the plots need matplotlib (the 'bench' extra): "
+                "pip install -e '.[bench]', or pass --no-plots",
+                file=sys.stderr,
+            )
+            return 2
     rows = load_rows(args.results)
     if not rows:
         print("llmcompiler-graph: the files hold no results", file=sys.stderr)
