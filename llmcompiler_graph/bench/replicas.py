@@ -10,7 +10,10 @@ replica's workers may pick any run from the shared queue.
 When a replica dies, the runtime re-queues its runs once their heartbeat has expired
 (`LG_BG_JOB_HEARTBEAT`, 1 s here: about 4 s), and another replica runs each of them again
 with the same run id; LangGraph recognises the retry of the same run and resumes the thread
-from its last checkpoint, so calls whose results were saved do not run again. The
+from its last checkpoint, so calls whose results were saved do not run again (runs are
+created with `durability="sync"`: with the server's default, `"async"`, a replica that dies
+can take the checkpoint of its last step with it, and that step's saved results then count
+for nothing and its calls run again). The
 benchmark checks that from outside: it snapshots the saved writes at the kill and flags any
 saved call that ran again, any run that does not end with its own answer or whose thread
 holds its question more than once, and any side effect recorded twice.
@@ -87,6 +90,7 @@ class ReplicaReport:
     runs: int
     jobs_per_replica: int
     tool_latency_s: float
+    durability: str
     seconds: float
     """From the first submission to the last run's end."""
     runs_per_second: float
@@ -251,19 +255,29 @@ class _Clients:
         raise RuntimeError(msg)
 
 
-async def _submit(clients: _Clients, number: int, *, question_on_thread: bool = False) -> tuple[str, str]:
+async def _submit(
+    clients: _Clients, number: int, *, durability: str = "sync", question_on_thread: bool = False
+) -> tuple[str, str]:
     """Create a thread and a run of the question on it; returns (thread_id, run_id).
 
     The question is the run's input. With `question_on_thread`, it is written to the new
     thread first (`threads.create(supersteps=...)`) and the run starts with no input, which
     makes a re-queued run resume even on a LangGraph that would not recognise its retry.
+    `durability="sync"` saves each step's checkpoint before the next step starts; with
+    `"async"` (the server's default) a replica that dies can take the last checkpoint with
+    it, and the step's saved tool results are then run again.
     """
     text = replica_graph.question(number)
     question = {"messages": [{"role": "user", "content": text}]}
     if not question_on_thread:
         thread = await clients.call(number, "threads.create")
         run = await clients.call(
-            number, "runs.create", thread["thread_id"], replica_graph.GRAPH_ID, input=question
+            number,
+            "runs.create",
+            thread["thread_id"],
+            replica_graph.GRAPH_ID,
+            input=question,
+            durability=durability,
         )
         return str(thread["thread_id"]), str(run["run_id"])
     thread = await clients.call(
@@ -272,7 +286,9 @@ async def _submit(clients: _Clients, number: int, *, question_on_thread: bool = 
         graph_id=replica_graph.GRAPH_ID,
         supersteps=[{"updates": [{"values": question, "as_node": "__input__"}]}],
     )
-    run = await clients.call(number, "runs.create", thread["thread_id"], replica_graph.GRAPH_ID, input=None)
+    run = await clients.call(
+        number, "runs.create", thread["thread_id"], replica_graph.GRAPH_ID, input=None, durability=durability
+    )
     return str(thread["thread_id"]), str(run["run_id"])
 
 
@@ -364,6 +380,7 @@ async def run_replicas(
     timeout: float = 300.0,
     workdir: Path | None = None,
     question_on_thread: bool = False,
+    durability: str = "sync",
 ) -> ReplicaReport:
     """Serve the benchmark graph on `replicas` servers over a fresh database and push `runs` runs through.
 
@@ -400,7 +417,9 @@ async def run_replicas(
         async def one(number: int) -> tuple[int, str, dict[str, Any], float]:
             nonlocal finished
             async with semaphore:
-                thread_id, run_id = await _submit(clients, number, question_on_thread=question_on_thread)
+                thread_id, run_id = await _submit(
+                    clients, number, durability=durability, question_on_thread=question_on_thread
+                )
             run = await _wait_done(clients, number, thread_id, run_id, timeout)
             ended = time.monotonic()
             finished += 1
@@ -450,6 +469,7 @@ async def run_replicas(
             runs=runs,
             jobs_per_replica=jobs_per_replica,
             tool_latency_s=tool_latency,
+            durability=durability,
             seconds=round(seconds, 2),
             runs_per_second=round(runs / seconds, 2),
             mean_run_latency_s=round(statistics.mean(latencies), 2) if latencies else 0.0,
@@ -555,6 +575,7 @@ async def _main_async(args: argparse.Namespace) -> list[ReplicaReport]:
                 jobs_per_replica=args.jobs_per_replica,
                 tool_latency=args.tool_latency,
                 question_on_thread=args.question_on_thread,
+                durability=args.durability,
             )
             print("\n".join(format_reports([report]).splitlines()[1:]), flush=True)
             reports.append(report)
@@ -581,6 +602,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds the first search takes (the second: twice that)",
     )
     parser.add_argument(
+        "--durability",
+        choices=["sync", "async", "exit"],
+        default="sync",
+        help="LangGraph durability of each run (default sync: a step's checkpoint is saved before the next)",
+    )
+    parser.add_argument(
         "--question-on-thread",
         action="store_true",
         help="write the question to the thread first and start each run with no input",
@@ -588,7 +615,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="write the reports as JSON here")
     args = parser.parse_args(argv)
     print(
-        f"{args.runs} runs per configuration, {args.jobs_per_replica} at a time per replica; each run: plan, "
+        f"{args.runs} runs per configuration, {args.jobs_per_replica} at a time per replica, durability "
+        f"{args.durability}; each run: plan, "
         f"two lookups in parallel ({args.tool_latency:g} s and {2 * args.tool_latency:g} s), one recorded "
         f"side effect, join. {os.cpu_count()} CPU cores; PostgreSQL, Redis, the client and every replica "
         "share them.\n"
