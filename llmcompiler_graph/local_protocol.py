@@ -200,8 +200,9 @@ _ASIDE = re.compile(r"\s*\((\d[\d,]*(?:\.\d+)?)\s*[A-Za-z°]+\)")
 def number_phrases(text: str) -> list[tuple[str, str]]:
     """Each number of a text with the words around it, and its value: `("It is 330 m tall", "330")`.
 
-    A number's phrase starts with up to three words before it and ends with up to two
-    words after it, within its clause; unit conversions in brackets are left out. Choosing
+    A number's phrase starts with up to three words before it (from the first content
+    word among them) and ends with up to two words after it, within its clause; unit
+    conversions in brackets are left out. Choosing
     a phrase lets a small model decide by the words (`tall`, `opened in`), not by digits.
 
     Example:
@@ -209,9 +210,12 @@ def number_phrases(text: str) -> list[tuple[str, str]]:
         [('completed in 1889', '1889'), ('It is 330 m tall', '330')]
     """
     clean = _ASIDE.sub("", text)
-    phrases = []
+    phrases: list[tuple[str, str]] = []
     for match in _NUMBER.finditer(clean):
         before = re.split(r"[.;:!?,()]\s", clean[: match.start()])[-1].split()[-3:]
+        content = [i for i, word in enumerate(before) if word.lower() not in _STOPWORDS]
+        if content:  # start with a content word (`elevation of 8,849 m`, not `Its elevation ...`)
+            before = before[content[0] :]
         after = re.split(r"[.;:!?,()]", clean[match.end() :])[0].split()[:2]
         value = match.group(0).rstrip(".,").replace(",", "")
         phrase = " ".join([*before, match.group(0).rstrip(".,"), *after])
@@ -444,75 +448,105 @@ def _planner_call(system: str, question: str, replan: str | None) -> LocalCall:
 
 # ---------------------------------------------------------------------------- math
 
-LOCAL_MATH_PREFIX = """\
-Compute the answer to the problem from the facts: name the quantity and the operation, \
-take one value from each fact.
+_MATH_EXAMPLES: tuple[tuple[str, str, str, tuple[str, ...], tuple[str, ...], str], ...] = (
+    (
+        "How much longer is the Danube than the Rhine, in kilometres",
+        "longer",
+        "difference",
+        (
+            "The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.",
+            "The Rhine is a river in Europe, 1,230 km long. Its basin has 58 million people.",
+        ),
+        ("2850", "1230"),
+        "abs(2850 - 1230)",
+    ),
+    (
+        "What is the combined area of Spain and Portugal, in square kilometres",
+        "area",
+        "sum",
+        (
+            "Spain is a country of 48 million people; its area is 505,990 square km.",
+            "Portugal, founded in 1143, has an area of 92,212 square km and 10 million people.",
+        ),
+        ("505990", "92212"),
+        "505990 + 92212",
+    ),
+    (
+        "How many times heavier is the Blue Whale than the African Elephant",
+        "heavier",
+        "ratio",
+        (
+            "The Blue Whale, named in 1758, weighs up to 150 tonnes and lives 90 years.",
+            "The African Elephant, described in 1797, weighs about 6 tonnes.",
+        ),
+        ("150", "6"),
+        "150 / 6",
+    ),
+    (
+        "How many years after the Brooklyn Bridge opened was the Golden Gate Bridge opened",
+        "years",
+        "difference",
+        (
+            "The Brooklyn Bridge in New York, 1,834 m long, opened in 1883.",
+            "The Golden Gate Bridge, 2,737 m long, opened in 1937.",
+        ),
+        ("1883", "1937"),
+        "abs(1883 - 1937)",
+    ),
+    (
+        "What is the average depth of Lake Baikal, Lake Tanganyika and Lake Superior, in metres",
+        "depth",
+        "average",
+        (
+            "Lake Baikal in Siberia is 744 m deep on average and 25 million years old.",
+            "Lake Tanganyika, explored in 1858, has an average depth of 570 m.",
+            "Lake Superior, named in 1622, has an average depth of 147 m.",
+        ),
+        ("744", "570", "147"),
+        "(744 + 570 + 147) / 3",
+    ),
+    (
+        "What is the length of the Danube in metres",
+        "length",
+        "conversion",
+        ("The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.",),
+        ("2850",),
+        "2850 * 1000",
+    ),
+    (
+        "How much longer is the Danube than the combined length of the Rhine and the Elbe",
+        "longer",
+        "difference",
+        (
+            "The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.",
+            "The Rhine is a river in Europe, 1,230 km long.",
+            "The Elbe, 1,094 km long, flows into the North Sea.",
+        ),
+        ("2850", "1230", "1094"),
+        "2850 - (1230 + 1094)",
+    ),
+)
+"""Worked math examples: problem, quantity, operation, facts, the value taken from each, expression."""
 
-Problem: How much longer is the Danube than the Rhine, in kilometres
-Quantity: longer
-Operation: difference
-Fact 1: The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.
-Value 1 (longer): It is 2,850 km long
-Fact 2: The Rhine is a river in Europe, 1,230 km long. Its basin has 58 million people.
-Value 2 (longer): 1,230 km long
-Expression: abs(2850 - 1230)
 
-Problem: What is the combined area of Spain and Portugal, in square kilometres
-Quantity: area
-Operation: sum
-Fact 1: Spain is a country of 48 million people; its area is 505,990 square km.
-Value 1 (area): its area is 505,990 square km
-Fact 2: Portugal, founded in 1143, has an area of 92,212 square km and 10 million people.
-Value 2 (area): an area of 92,212 square km
-Expression: 505990 + 92212
+def _render_math_example(
+    problem: str, quantity: str, operation: str, facts: Sequence[str], values: Sequence[str], expression: str
+) -> str:
+    lines = [f"Problem: {problem}", f"Quantity: {quantity}", f"Operation: {operation}"]
+    for position, (fact, value) in enumerate(zip(facts, values, strict=True), 1):
+        phrase = next(phrase for phrase, number in number_phrases(fact) if number == value)
+        lines += [f"Fact {position}: {fact}", f"Value {position} ({quantity}): {phrase}"]
+    return "\n".join([*lines, f"Expression: {expression}"])
 
-Problem: How many times heavier is the Blue Whale than the African Elephant
-Quantity: heavier
-Operation: ratio
-Fact 1: The Blue Whale, named in 1758, weighs up to 150 tonnes and lives 90 years.
-Value 1 (heavier): weighs up to 150 tonnes and
-Fact 2: The African Elephant, described in 1797, weighs about 6 tonnes.
-Value 2 (heavier): weighs about 6 tonnes
-Expression: 150 / 6
 
-Problem: How many years after the Brooklyn Bridge opened was the Golden Gate Bridge opened
-Quantity: years
-Operation: difference
-Fact 1: The Brooklyn Bridge in New York, 1,834 m long, opened in 1883.
-Value 1 (years): opened in 1883
-Fact 2: The Golden Gate Bridge, 2,737 m long, opened in 1937.
-Value 2 (years): opened in 1937
-Expression: abs(1883 - 1937)
+LOCAL_MATH_PREFIX = (
+    "Compute the answer to the problem from the facts: name the quantity and the operation, "
+    "take one value from each fact.\n\n"
+    + "\n\n".join(_render_math_example(*example) for example in _MATH_EXAMPLES)
+    + "\n"
+)
+"""The math call's fixed prompt: the worked examples, each value shown as the phrase chosen."""
 
-Problem: What is the average depth of Lake Baikal, Lake Tanganyika and Lake Superior, in metres
-Quantity: depth
-Operation: average
-Fact 1: Lake Baikal in Siberia is 744 m deep on average and 25 million years old.
-Value 1 (depth): in Siberia is 744 m deep
-Fact 2: Lake Tanganyika, explored in 1858, has an average depth of 570 m.
-Value 2 (depth): average depth of 570 m
-Fact 3: Lake Superior, named in 1622, has an average depth of 147 m.
-Value 3 (depth): average depth of 147 m
-Expression: (744 + 570 + 147) / 3
-
-Problem: What is the length of the Danube in metres
-Quantity: length
-Operation: conversion
-Fact 1: The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.
-Value 1 (length): It is 2,850 km long
-Expression: 2850 * 1000
-
-Problem: How much longer is the Danube than the combined length of the Rhine and the Elbe
-Quantity: longer
-Operation: difference
-Fact 1: The Danube is a river in Europe, first mapped in 1540. It is 2,850 km long.
-Value 1 (longer): It is 2,850 km long
-Fact 2: The Rhine is a river in Europe, 1,230 km long.
-Value 2 (longer): 1,230 km long
-Fact 3: The Elbe, 1,094 km long, flows into the North Sea.
-Value 3 (longer): 1,094 km long
-Expression: 2850 - (1230 + 1094)
-"""
 
 _OPERATIONS = (
     "difference",
@@ -955,9 +989,9 @@ def react_actions(
             actions += [call for call in calls if call not in done]
         elif tool.takes_results:
             computed = any(call.startswith(f"{tool.name}(") for call, _ in observations)
-            lookups = [obs for call, obs in observations if not _FAILED.match(obs) and call.count('"') == 2]
-            if computes and not missing and not computed and lookups:
-                context = ", ".join(_quote(_shorten(obs, 200)) for obs in lookups)
+            found = [obs for call, obs in observations if not _FAILED.match(obs) and call.count('"') == 2]
+            if computes and not missing and not computed and found:
+                context = ", ".join(_quote(_shorten(obs, 200)) for obs in found)
                 actions.append(f"{tool.name}({_quote(question.strip().rstrip('?.! '))}, [{context}])")
     if (not missing and (computed or not computes)) or not actions:
         comparison = _comparison(numbered)
