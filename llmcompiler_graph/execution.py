@@ -217,12 +217,49 @@ _background_lock = threading.Lock()
 def _loop() -> asyncio.AbstractEventLoop:
     global _background_loop
     with _background_lock:
-        if _background_loop is None or _background_loop.is_closed():
+        if _background_loop is None or _background_loop.is_closed() or not _background_loop.is_running():
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="llmcompiler-graph-sync", daemon=True)
+            thread = threading.Thread(target=_serve, args=(loop,), name="llmcompiler-graph-sync", daemon=True)
+            running = threading.Event()
+            loop.call_soon(running.set)
             thread.start()
+            running.wait()  # so a dead loop is told apart from one still starting
             _background_loop = loop
         return _background_loop
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """Run the background loop for good, also after a task raised `SystemExit` / `KeyboardInterrupt`.
+
+    asyncio lets those two out of `run_forever` (the task that raised them is already
+    done, holding the exception); running the loop again delivers it to whoever awaits
+    that task, so the run that caused it ends and every other run goes on.
+    """
+    while True:
+        try:
+            loop.run_forever()
+        except (KeyboardInterrupt, SystemExit):
+            continue
+        return
+
+
+class _Escaped(Exception):
+    """Carries a `KeyboardInterrupt` / `SystemExit` out of the background loop to the caller.
+
+    Raised inside an asyncio task, those two stop the event loop itself; caught as this
+    instead, the loop lives on and the caller's thread re-raises the original.
+    """
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(repr(error))
+        self.error = error
+
+
+async def _guarded(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return await coro
+    except (KeyboardInterrupt, SystemExit) as error:
+        raise _Escaped(error) from error
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -247,7 +284,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     result: concurrent.futures.Future[T] = concurrent.futures.Future()
 
     def start() -> None:
-        task = loop.create_task(coro, context=context)
+        task = loop.create_task(_guarded(coro), context=context)
 
         def done(finished: asyncio.Task[T]) -> None:
             if finished.cancelled():
@@ -260,4 +297,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         task.add_done_callback(done)
 
     loop.call_soon_threadsafe(start)
-    return result.result()
+    try:
+        return result.result()
+    except _Escaped as escaped:
+        raise escaped.error from None

@@ -8,10 +8,11 @@ import json
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt import ToolNode
 
 from llmcompiler_graph.events import emit
@@ -43,6 +44,8 @@ __all__ = [
 
 EXECUTE_TASK_NODE = "execute_task"
 
+T = TypeVar("T")
+
 
 def finished(task: Task, **changes: Any) -> Task:
     """A copy of `task` with `changes` applied, announced as a `task_finished` event."""
@@ -72,6 +75,38 @@ def skipped(task: Task, failed_dependency: Task) -> Task:
         error=f"not run because ${failed_dependency['idx']} did not succeed ({reason})",
         finished_at=time.time(),
     )
+
+
+def _being_cancelled() -> bool:
+    """Whether the current asyncio task was asked to stop (not merely saw a CancelledError)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def within(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
+    """Await `coro` for at most `timeout` seconds, even if it ignores cancellation.
+
+    `asyncio.wait_for` waits for a cancelled call to actually stop; a tool that swallows
+    `CancelledError` would hold the run past its timeout. Here the call is cancelled and
+    left to finish on its own (referenced until it does), and `TimeoutError` is raised at
+    the deadline.
+    """
+    task = asyncio.ensure_future(coro)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if task in done:
+        return task.result()
+    task.cancel()
+    _ABANDONED.add(task)
+    task.add_done_callback(_ABANDONED.discard)
+    raise TimeoutError
+
+
+_ABANDONED: set[asyncio.Task[Any]] = set()
+"""Calls given up at their timeout that have not stopped yet, referenced until they do."""
 
 
 def _recorded(outcome: ToolOutcome) -> dict[str, Any]:
@@ -228,14 +263,19 @@ class TaskRunner:
             outcome: dict[str, Any]
             call_id = task.get("tool_call_id") or tool_call_id(None, task["idx"])
             try:
-                called = await asyncio.wait_for(
-                    call_tool(self.tool_node, tool.name, args, call_id, call.config, call.state),
-                    timeout=timeout,
+                called = await within(
+                    call_tool(self.tool_node, tool.name, args, call_id, call.config, call.state), timeout
                 )
                 outcome = _recorded(called)
             except TimeoutError:
                 outcome = {"status": "error", "error": f"{tool.name} {reason} and was abandoned"}
-            except Exception as exc:  # a failure outside the tool itself still becomes an observation
+            except (GraphBubbleUp, KeyboardInterrupt, SystemExit):  # a pause, or Python must stop
+                raise
+            except asyncio.CancelledError as exc:
+                if _being_cancelled():  # the run itself is stopping
+                    raise
+                outcome = {"status": "error", "error": describe_failure(tool.name, exc)}  # the tool's own
+            except BaseException as exc:  # every other failure, also outside the tool, is an observation
                 outcome = {"status": "error", "error": describe_failure(tool.name, exc)}
             return finished(task, resolved_args=args, started_at=started, finished_at=time.time(), **outcome)
 

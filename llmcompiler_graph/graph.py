@@ -162,7 +162,8 @@ def create_llmcompiler(
             tasks run meanwhile. Needs a checkpointer. See :mod:`llmcompiler_graph.approval`.
         run_timeout: Seconds one question may spend planning and running tools. When
             they run out, the plan stream stops, running tools are abandoned, pending
-            tasks are not started, and the joiner must answer with what it has.
+            tasks are not started, and the joiner must answer with what it has, within
+            another `run_timeout` seconds (then the run ends saying it ran out of time).
         planner_prompt: The planner's whole system prompt. By default it is rendered
             from :data:`~llmcompiler_graph.prompts.PLANNER_SYSTEM_PROMPT` with the tools'
             signatures and `planner_examples`.
@@ -278,6 +279,7 @@ def create_llmcompiler(
         stream_protocol=stream_protocol,
         return_direct={n for n, t in tool_map.items() if t.return_direct},
         structured_answer=make_structured_answer(joiner_llm, response_format),
+        run_timeout=run_timeout,
     )
     builder: StateGraph[Any] = StateGraph(state_schema, context_schema=context_schema)
     builder.add_node(PLANNER_NODE, _Node(PLANNER_NODE, planner))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from llmcompiler_graph.conversation import (
 )
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
-from llmcompiler_graph.plan_stream import chunk_text, chunk_usage
+from llmcompiler_graph.plan_stream import chunk_text, chunk_usage, returned_nothing
 from llmcompiler_graph.planner import current_question
 from llmcompiler_graph.prompts import build_joiner_prompt
 from llmcompiler_graph.state import LLMCompilerState, Task
@@ -55,15 +56,37 @@ def _joiner_prompt(state: LLMCompilerState, system_prompt: str) -> list[BaseMess
     ]
 
 
+NO_REPLY = "I could not find an answer: the model returned no text."
+OUT_OF_TIME = "I ran out of time (run_timeout) before finding a complete answer."
+
+
 async def _decide(
-    model: LanguageModelLike, prompt: list[BaseMessage], config: RunnableConfig, answer: AnswerStream
+    model: LanguageModelLike,
+    prompt: list[BaseMessage],
+    config: RunnableConfig,
+    answer: AnswerStream,
+    give_up: float | None,
 ) -> tuple[JoinerDecision, UsageMetadata | None]:
-    """Stream the joiner's reply, relaying the answer as it becomes certain; parse it."""
+    """Stream the joiner's reply, relaying the answer as it becomes certain; parse it.
+
+    The call is bounded by `give_up` (epoch seconds): then the answer is what has
+    streamed so far, said to be cut short.
+    """
     text, usage = "", None
-    async for chunk in model.astream(prompt, config):
-        text += chunk_text(chunk)
-        usage = total_usage(usage, chunk_usage(chunk))
-        answer.offer(streaming_answer(text))
+    try:
+        async with asyncio.timeout(None if give_up is None else max(0.0, give_up - time.time())):
+            async for chunk in model.astream(prompt, config):
+                text += chunk_text(chunk)
+                usage = total_usage(usage, chunk_usage(chunk))
+                answer.offer(streaming_answer(text))
+    except TimeoutError:
+        so_far = streaming_answer(text)
+        return JoinerDecision("finish", None, f"{OUT_OF_TIME} {so_far}".strip(), well_formed=False), usage
+    except ValueError as exc:
+        if text or not returned_nothing(exc):
+            raise
+    if not text.strip():
+        return JoinerDecision("finish", None, NO_REPLY, well_formed=False), usage
     return parse_joiner_output(text), usage
 
 
@@ -72,7 +95,7 @@ def _final_answer(decision: JoinerDecision, replans: int, deadline: float | None
     if decision.action != "replan":
         return decision.content
     if deadline is not None and time.time() >= deadline:
-        return f"I ran out of time (run_timeout) before finding a complete answer. {decision.content}"
+        return f"{OUT_OF_TIME} {decision.content}"
     return f"I could not find a complete answer after {replans} replans. {decision.content}".strip()
 
 
@@ -92,6 +115,7 @@ def make_joiner(
     stream_protocol: bool = False,
     return_direct: Collection[str] = frozenset(),
     structured_answer: StructuredAnswer | None = None,
+    run_timeout: float | None = None,
 ) -> JoinerNode:
     """Build the joiner node.
 
@@ -101,6 +125,8 @@ def make_joiner(
     calls land in `messages` (unless `message_history="answer"`), then the answer as an
     `AIMessage` named `name` with the question's token usage. The answer alone streams on
     `stream_mode="messages"`; the joiner's protocol text only with `stream_protocol=True`.
+    With `run_timeout`, the joiner's model call ends at most `run_timeout` seconds after
+    the run's deadline.
     """
     tags = [JOINER_TAG] if stream_protocol else [JOINER_TAG, TAG_NOSTREAM]
     model_config: RunnableConfig = {"tags": tags, "metadata": {"llmcompiler_part": "joiner"}}
@@ -116,7 +142,11 @@ def make_joiner(
         prompt = _joiner_prompt(state, system_prompt if can_replan else finish_only_prompt)
         answer = AnswerStream(config)
         try:
-            decision, usage = await _decide(model, prompt, merge_configs(config, model_config), answer)
+            # The answer may take one more run_timeout after the deadline, never longer.
+            give_up = deadline + run_timeout if deadline is not None and run_timeout is not None else None
+            decision, usage = await _decide(
+                model, prompt, merge_configs(config, model_config), answer, give_up
+            )
         except BaseException:
             answer.cancel()
             raise

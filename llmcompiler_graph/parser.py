@@ -45,7 +45,9 @@ JOIN_TOOL_NAME = "join"
 #: Longest plan line the parser accepts; longer lines become a :class:`PlanLineError`.
 MAX_LINE_CHARS = 20_000
 
-_TASK_LINE = re.compile(r"^\s*(?:[-*]\s*)?(\d{1,9})\s*[.)]\s*(.*)$", re.DOTALL)
+_TASK_LINE = re.compile(r"^\s*(?:[-*]\s*)?(\d+)\s*[.)]\s*(.*)$", re.DOTALL)
+#: Most digits a task id may have.
+MAX_ID_DIGITS = 9
 _CALL_HEAD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*\(")
 _THOUGHT_LINE = re.compile(r"^\s*Thought\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 # A reference written outside string literals (`f($1)`), quoted before parsing.
@@ -385,6 +387,8 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
     task_match = _TASK_LINE.match(stripped)
     if task_match is None:
         return PlanThought(stripped)
+    if len(task_match.group(1)) > MAX_ID_DIGITS:
+        return PlanLineError(None, stripped, f"the id has more than {MAX_ID_DIGITS} digits")
     idx = int(task_match.group(1))
     rest = task_match.group(2).strip()
     try:
@@ -410,6 +414,46 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
         arguments=arg_text,
         unquoted=argument_note is not None,
     )
+
+
+def _open_quote(text: str) -> str | None:
+    """The quote character still open at the end of `text` (escapes honoured), if any."""
+    quote: str | None = None
+    escaped = False
+    for ch in text:
+        if escaped:
+            escaped = False
+        elif quote is not None and ch == "\\":
+            escaped = True
+        elif quote is None and ch in "\"'":
+            quote = ch
+        elif ch == quote:
+            quote = None
+    return quote
+
+
+def find_end_marker(line: str, *, complete: bool) -> int:
+    """Where `<END_OF_PLAN>` ends the plan on `line`, or -1; a marker inside a string does not.
+
+    On a `complete` line, a marker between an opening quote and its close is text (an
+    unclosed quote, as in `search(Arthur's)<END_OF_PLAN>`, closes nothing). On a line still
+    streaming, a marker after an open quote waits for the line to end.
+
+    Example:
+        >>> find_end_marker('1. search("<END_OF_PLAN>")', complete=True)
+        -1
+        >>> find_end_marker("3. join()<END_OF_PLAN>", complete=False)
+        9
+    """
+    start = line.find(END_OF_PLAN)
+    while start >= 0:
+        quote = _open_quote(line[:start])
+        if quote is None:
+            return start
+        if complete and quote not in line[start + len(END_OF_PLAN) :]:
+            return start
+        start = line.find(END_OF_PLAN, start + 1)
+    return -1
 
 
 @dataclass
@@ -455,7 +499,7 @@ class StreamingPlanParser:
         if not self.done:
             self._buffer.append(chunk[start:])
             pending = "".join(self._buffer)
-            if END_OF_PLAN in pending:
+            if find_end_marker(pending, complete=False) >= 0:
                 # The end marker closes the plan even without a newline after it.
                 self._buffer.clear()
                 items.extend(self._complete_line(pending))
@@ -475,7 +519,7 @@ class StreamingPlanParser:
         return items
 
     def _complete_line(self, line: str) -> Iterator[PlanItem]:
-        marker = line.find(END_OF_PLAN)
+        marker = find_end_marker(line, complete=True)
         if marker >= 0:
             before = line[: marker + len(END_OF_PLAN)]
             head = before[:marker]

@@ -27,6 +27,7 @@ __all__ = [
     "chunk_text",
     "chunk_usage",
     "read_plan_stream",
+    "returned_nothing",
     "stop_kwargs",
 ]
 
@@ -51,6 +52,11 @@ def accepts_stop(model: LanguageModelLike) -> bool:
     # `init_chat_model(configurable_fields=...)` returns a wrapper that passes call
     # keyword arguments on to the chat model it builds.
     return isinstance(model, BaseLanguageModel) or type(model).__name__ == "_ConfigurableModel"
+
+
+def returned_nothing(error: Exception) -> bool:
+    """Whether `error` is LangChain's complaint about a stream that yielded no chunks at all."""
+    return isinstance(error, ValueError) and "no generation chunks" in str(error).lower()
 
 
 def stop_kwargs(stop: list[str] | None) -> Mapping[str, Any]:

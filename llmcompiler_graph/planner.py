@@ -46,6 +46,7 @@ from llmcompiler_graph.plan_stream import (
     accepts_stop,
     chunk_usage,
     read_plan_stream,
+    returned_nothing,
     stop_kwargs,
 )
 from llmcompiler_graph.prompts import build_replan_prompt
@@ -424,6 +425,9 @@ def make_planner(
                     try:
                         await stream()
                     except Exception as exc:
+                        if not chunks and returned_nothing(exc):
+                            builder.issues.append("the model returned no text")
+                            return PlanStreamRecord(chunks=chunks, timed_out=False)
                         if chunks or stop is None or "stop" not in str(exc).lower():
                             raise
                         # The provider refused `stop` (some reasoning models do): plan without it.

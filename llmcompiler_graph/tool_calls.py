@@ -85,7 +85,7 @@ def injected_parameters(tool: BaseTool) -> set[str]:
     return set(fields) - set(visible_parameters(tool))
 
 
-def describe_failure(tool_name: str, error: Exception) -> str:
+def describe_failure(tool_name: str, error: BaseException) -> str:
     """The observation for a tool call that raised.
 
     Example:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from llmcompiler_graph.parser import (
@@ -86,6 +86,7 @@ json_values = st.recursive(
 def test_substitution_leaves_no_reference_to_a_known_result(
     value: object, results: dict[int, object]
 ) -> None:
+    assume("$$" not in str(value))  # the escape $$N is meant to leave the literal text $N
     substituted = substitute_references(value, results)
     plain_results = {k: v for k, v in results.items() if not find_references(v)}
     if len(plain_results) == len(results):

@@ -1,0 +1,165 @@
+"""Faults a tool or model can raise: observations or a clean error, never a hang or a lost run."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
+from langchain_core.tools import tool
+
+from llmcompiler_graph import create_llmcompiler
+from llmcompiler_graph.parser import PlanLineError, parse_plan
+from llmcompiler_graph.testing import ScriptedChatModel
+from tests.conftest import FINISH, ToolLog, build, question, scripted
+
+DONE = FINISH.format(answer="done")
+
+
+class SilentFirstCall(ScriptedChatModel):
+    """The first streamed call yields no chunk at all (a provider that sent nothing)."""
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        if self.calls == 0:
+            self._take(messages, stop)
+            return
+        async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
+            yield chunk
+
+
+class HangingJoiner(ScriptedChatModel):
+    """Plans normally; the joiner's call never returns."""
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        if self.calls >= 1:
+            await asyncio.sleep(3600)
+        async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
+            yield chunk
+
+
+class Fatal(BaseException):
+    """A library's own BaseException subclass."""
+
+
+@pytest.mark.parametrize(
+    "error", [SystemExit(3), KeyboardInterrupt()], ids=["SystemExit", "KeyboardInterrupt"]
+)
+def test_sync_invoke_reraises_exit_and_interrupt_and_the_next_run_still_works(
+    log: ToolLog, error: BaseException
+) -> None:
+    @tool
+    def stop_everything(reason: str) -> str:
+        """Stops."""
+        raise error
+
+    graph = build(scripted('1. stop_everything("now")\n2. join()', DONE), [stop_everything])
+    with pytest.raises(type(error)):
+        graph.invoke(question())
+    again = build(scripted('1. search("x")\n2. join()', DONE), [log.search_tool()])
+    assert again.invoke(question())["messages"][-1].content == "done"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [asyncio.CancelledError("inner timeout"), Fatal("library gave up")],
+    ids=["CancelledError", "custom"],
+)
+async def test_a_tool_raising_a_base_exception_becomes_an_observation(error: BaseException) -> None:
+    @tool
+    async def fragile(query: str) -> str:
+        """Fails oddly."""
+        raise error
+
+    state = await build(scripted('1. fragile("x")\n2. join()', DONE), [fragile]).ainvoke(question())
+    assert state["messages"][-1].content == "done"
+    assert state["tasks"][1]["status"] == "error"
+    assert f"fragile raised {type(error).__name__}" in (state["tasks"][1]["error"] or "")
+
+
+async def test_a_planner_stream_with_no_chunks_is_an_empty_plan() -> None:
+    model = SilentFirstCall(responses=["", DONE])
+    state = await build(model, [_echo]).ainvoke(question())
+    assert state["messages"][-1].content == "done"
+    assert any("returned no text" in issue for issue in state["plan_issues"])
+
+
+@tool
+def _echo(query: str) -> str:
+    """Echo."""
+    return query
+
+
+async def test_run_timeout_bounds_a_joiner_call_that_never_returns(log: ToolLog) -> None:
+    model = HangingJoiner(responses=['1. search("x")\n2. join()', DONE])
+    graph = create_llmcompiler(model, [log.search_tool()], run_timeout=1.0).compile()
+    started = time.monotonic()
+    state = await asyncio.wait_for(graph.ainvoke(question()), 30)
+    assert time.monotonic() - started < 10
+    assert state["messages"][-1].content.startswith("I ran out of time (run_timeout)")
+
+
+async def test_task_timeout_bounds_a_tool_that_swallows_cancellation() -> None:
+    finished: list[bool] = []
+
+    @tool
+    async def stubborn(query: str) -> str:
+        """Ignores cancellation for a while."""
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            try:
+                await asyncio.sleep(0.05)
+            except asyncio.CancelledError:
+                continue
+        finished.append(True)
+        return "late"
+
+    graph = create_llmcompiler(scripted('1. stubborn("x")\n2. join()', DONE), [stubborn], task_timeout=0.3)
+    started = time.monotonic()
+    state = await graph.compile().ainvoke(question())
+    assert time.monotonic() - started < 2.5
+    assert state["tasks"][1]["status"] == "error"
+    assert "abandoned" in (state["tasks"][1]["error"] or "")
+    assert finished == []
+
+
+def test_an_id_with_too_many_digits_is_reported_not_dropped() -> None:
+    items = parse_plan('1234567890. search("x")\n2. join()')
+    assert isinstance(items[0], PlanLineError)
+    assert "more than 9 digits" in items[0].message
+
+
+class IgnoresStop(ScriptedChatModel):
+    """A model that does not honour `stop` sequences."""
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        async for chunk in super()._astream(messages, None, run_manager, **kwargs):
+            yield chunk
+
+
+async def test_the_end_marker_inside_a_string_does_not_end_the_plan(log: ToolLog) -> None:
+    plan = '1. search("what does <END_OF_PLAN> mean")\n2. search("b")\n3. join()'
+    await build(IgnoresStop(responses=[plan, DONE]), [log.search_tool()]).ainvoke(question())
+    assert sorted(a["query"] for a in log.args_of("search")) == ["b", "what does <END_OF_PLAN> mean"]
