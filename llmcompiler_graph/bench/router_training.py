@@ -422,7 +422,9 @@ def _print_validation(title: str, report: dict[str, Any]) -> None:
         )
 
 
-def _embedding_trainer() -> Callable[[Sequence[str], Sequence[bool]], Callable[[str], float]]:
+def _embedding_trainer(
+    *, threads: int = 1
+) -> Callable[[Sequence[str], Sequence[bool]], Callable[[str], float]]:
     """A logistic regression over the local model's mean-pooled embeddings (for comparison only)."""
     import numpy as np
     from llama_cpp import Llama
@@ -430,7 +432,12 @@ def _embedding_trainer() -> Callable[[Sequence[str], Sequence[bool]], Callable[[
     from llmcompiler_graph.local_model import default_model_path
 
     model = Llama(
-        model_path=str(default_model_path()), embedding=True, n_ctx=512, verbose=False, pooling_type=1
+        model_path=str(default_model_path()),
+        embedding=True,
+        n_ctx=512,
+        verbose=False,
+        pooling_type=1,
+        n_threads=threads,
     )
     cache: dict[str, Any] = {}
 
@@ -454,12 +461,12 @@ def _embedding_trainer() -> Callable[[Sequence[str], Sequence[bool]], Callable[[
     return train
 
 
-def measure_prompted_router() -> dict[str, Any]:
+def measure_prompted_router(*, threads: int = 1) -> dict[str, Any]:
     """The prompted router on the embedded local model: its verdicts on every labelled question."""
     from llmcompiler_graph.local_model import load_local_model
     from llmcompiler_graph.router import prompted_route
 
-    model = load_local_model(max_tokens=4)
+    model = load_local_model(max_tokens=4, n_threads=threads)
     questions = labelled_questions()
     started = time.perf_counter()
 
@@ -496,6 +503,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--embeddings", action="store_true", help="also validate a local-model embedding classifier"
     )
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads for the local model")
     args = parser.parse_args(argv)
 
     data = training_data()
@@ -517,10 +525,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.embeddings:
         _print_validation(
-            "local-model embeddings (Gemma 3 270M, mean-pooled)", skeleton_validation(_embedding_trainer())
+            "local-model embeddings (Gemma 3 270M, mean-pooled)",
+            skeleton_validation(_embedding_trainer(threads=args.threads)),
         )
     if args.prompted:
-        prompted = measure_prompted_router()
+        prompted = measure_prompted_router(threads=args.threads)
         print(f"\nprompted router on the local model ({prompted['seconds_per_question']} s per question):")
         for name, scheme in prompted["schemes"].items():
             for rule in ("figures", "figures_at_base_rate"):
