@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
@@ -58,6 +58,8 @@ class ApprovalRequestPayload(TypedDict):
     calls: list[dict[str, Any]]
     """Each planned call with side effects: `idx`, `tool`, `args`, `dependencies`, `thought`."""
     instructions: str
+    error: NotRequired[str]
+    """Why the previous resume value was refused (the same calls are asked about again)."""
 
 
 def held_for_approval(
@@ -73,13 +75,20 @@ def held_for_approval(
 
 
 def apply_decision(
-    decision: Any, tasks: list[Task], known_ids: Collection[int]
+    decision: Any,
+    tasks: list[Task],
+    known_ids: Collection[int],
+    parameters: Mapping[str, Collection[str]] | None = None,
 ) -> tuple[dict[int, Approval], dict[int, Task]]:
     """Turn a resume value into approvals and updated task records.
 
+    `parameters` maps tool names to their parameter names, to refuse edits that name a
+    parameter the tool does not have.
+
     Raises:
         ValueError: The decision is not one of the documented forms, or an edit names
-            a task that was not in the request or refers to a task that is not earlier.
+            a task that was not in the request, a parameter its tool does not have, or
+            refers to a task that is not earlier.
     """
     if decision is True or decision == "approve":
         decision = {"decision": "approve"}
@@ -108,6 +117,11 @@ def apply_decision(
         if not isinstance(args, Mapping):
             msg = f"edited arguments of task {idx} must be a dict of parameter names, got {args!r}"
             raise ValueError(msg)
+        known_parameters = (parameters or {}).get(by_idx[idx]["tool"])
+        unknown = sorted(set(args) - set(known_parameters)) if known_parameters is not None else []
+        if unknown:
+            msg = f"edited arguments of task {idx} name {unknown}, which {by_idx[idx]['tool']} does not take"
+            raise ValueError(msg)
         dependencies = sorted(find_references(dict(args)))
         bad = [d for d in dependencies if d >= idx or d not in known_ids]
         if bad:
@@ -117,8 +131,12 @@ def apply_decision(
     return dict.fromkeys(by_idx, "approved"), edits
 
 
-def make_approval_node() -> Any:
-    """Build the node that asks for approval of the calls in its request, in one interrupt."""
+def make_approval_node(parameters: Mapping[str, Collection[str]] | None = None) -> Any:
+    """Build the node that asks for approval of the calls in its request, in one interrupt.
+
+    A resume value that is not a valid decision is not applied: the node asks again, with
+    the reason in the new interrupt's `error`, so the thread stays answerable.
+    """
 
     async def approve(request: ApprovalRequest, config: RunnableConfig) -> dict[str, Any]:
         if not has_checkpointer(config):
@@ -137,8 +155,16 @@ def make_approval_node() -> Any:
                 "Resume with Command(resume='approve' | 'reject' | {'decision': 'edit', 'args': {...}})"
             ),
         }
-        decision = interrupt(payload)
-        approvals, updates = apply_decision(decision, request["tasks"], request["known_ids"])
-        return {"approvals": approvals, "tasks": updates}
+        question: ApprovalRequestPayload = payload
+        while True:  # each interrupt() call here has its own resume value
+            decision = interrupt(question)
+            try:
+                approvals, updates = apply_decision(
+                    decision, request["tasks"], request["known_ids"], parameters
+                )
+            except ValueError as exc:
+                question = {**payload, "error": f"the resume value was not applied: {exc}"}
+                continue
+            return {"approvals": approvals, "tasks": updates}
 
     return approve

@@ -31,7 +31,7 @@ from llmcompiler_graph.scheduler import EXECUTE_TASK_NODE, JOINER_NODE, make_sch
 from llmcompiler_graph.state import LLMCompilerState, TaskDispatch
 from llmcompiler_graph.structured import make_structured_answer, with_instructions
 from llmcompiler_graph.tool_calls import ToolWrapper, make_tool_node
-from llmcompiler_graph.toolset import ToolLike, normalize_tools
+from llmcompiler_graph.toolset import ToolLike, normalize_tools, tool_parameters
 
 __all__ = [
     "APPROVE_NODE",
@@ -301,6 +301,10 @@ def create_llmcompiler(
     builder.add_edge(START, PLANNER_NODE)
     builder.add_edge(PLANNER_NODE, SCHEDULER_NODE)
     builder.add_edge(EXECUTE_TASK_NODE, SCHEDULER_NODE)
-    builder.add_node(APPROVE_NODE, _Node(APPROVE_NODE, make_approval_node()), input_schema=ApprovalRequest)
+    builder.add_node(
+        APPROVE_NODE,
+        _Node(APPROVE_NODE, make_approval_node({n: tool_parameters(t) for n, t in tool_map.items()})),
+        input_schema=ApprovalRequest,
+    )
     builder.add_edge(APPROVE_NODE, SCHEDULER_NODE)
     return builder

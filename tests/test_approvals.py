@@ -84,11 +84,31 @@ async def test_edited_arguments_are_used_and_may_reference_earlier_results(log: 
     assert state["tasks"][3]["dependencies"] == [1]
 
 
-async def test_an_unrecognised_decision_is_a_clear_error(log: ToolLog) -> None:
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ("yes", "resume an approval with 'approve', 'reject'"),
+        ({"decision": "edit", "args": {"3": {"to": "ops", "body": "$5"}}}, "refer to [5]"),
+        (
+            {"decision": "edit", "args": {"3": {"to": "ops", "cc": "x"}}},
+            "name ['cc'], which send_email does not take",
+        ),
+    ],
+    ids=["not-a-decision", "reference-to-no-earlier-task", "unknown-parameter"],
+)
+async def test_a_bad_resume_value_is_refused_and_the_approval_stays_answerable(
+    log: ToolLog, bad: Any, reason: str
+) -> None:
     graph, _ = build(log, FINISH.format(answer="ok"))
     await graph.ainvoke(question(), THREAD)
-    with pytest.raises(ValueError, match="resume an approval with 'approve', 'reject'"):
-        await graph.ainvoke(Command(resume="maybe"), THREAD)
+    state = await graph.ainvoke(Command(resume=bad), THREAD)
+    asked = graph.get_state(THREAD).interrupts
+    assert len(asked) == 1 and reason in asked[0].value["error"]
+    assert [c["idx"] for c in asked[0].value["calls"]] == [2, 3]
+    assert log.args_of("send_email") == []  # nothing ran on the refused value
+    state = await graph.ainvoke(Command(resume="approve"), THREAD)
+    assert state["messages"][-1].content == "ok"
+    assert sorted(a["to"] for a in log.args_of("send_email")) == ["boss", "team"]  # each once
 
 
 async def test_tools_marked_in_metadata_need_approval_too(log: ToolLog) -> None:
