@@ -109,11 +109,26 @@ _ABANDONED: set[asyncio.Task[Any]] = set()
 """Calls given up at their timeout that have not stopped yet, referenced until they do."""
 
 
-def _recorded(outcome: ToolOutcome) -> dict[str, Any]:
+def truncated(content: Any, limit: int | None) -> Any:
+    """`content` cut to `limit` characters of text, saying so; unchanged when within it.
+
+    Example:
+        >>> truncated("abcdef", 3)
+        'abc\n[truncated: kept 3 of 6 characters]'
+    """
+    if limit is None:
+        return content
+    text = content if isinstance(content, str) else to_text(content)
+    if len(text) <= limit:
+        return content
+    return f"{text[:limit]}\n[truncated: kept {limit} of {len(text)} characters]"
+
+
+def _recorded(outcome: ToolOutcome, max_result_chars: int | None = None) -> dict[str, Any]:
     """The fields of a task record for a tool call's outcome."""
     record: dict[str, Any] = {"status": outcome.status}
     if outcome.status == "done":
-        record["result"] = outcome.content
+        record["result"] = truncated(outcome.content, max_result_chars)
     else:
         record["error"] = outcome.content if isinstance(outcome.content, str) else to_text(outcome.content)
     if outcome.artifact is not None:
@@ -150,10 +165,18 @@ class TaskRunner:
     """
 
     def __init__(
-        self, tools: Mapping[str, BaseTool], task_timeout: float | None, tool_node: ToolNode | None = None
+        self,
+        tools: Mapping[str, BaseTool],
+        task_timeout: float | None,
+        tool_node: ToolNode | None = None,
+        *,
+        max_result_chars: int | None = None,
+        max_argument_chars: int | None = None,
     ) -> None:
         self.tools = tools
         self.task_timeout = task_timeout
+        self.max_result_chars = max_result_chars
+        self.max_argument_chars = max_argument_chars
         self.tool_node = tool_node if tool_node is not None else make_tool_node(list(tools.values()))
         #: Whether some tool injects graph state, so runs must hand it over.
         self.needs_state = any(injected_parameters(t) for t in tools.values())
@@ -186,8 +209,11 @@ class TaskRunner:
                 args = coerce_arguments(
                     tool, task["args"], substitute_references(task["args"], inputs.results)
                 )
-                call = _Call(task, tool, args, config, deadline, state)
-                record = await self._call_once(call, batch)
+                too_large = self._oversized(args)
+                if too_large is not None:
+                    record = finished(task, status="error", error=too_large, finished_at=time.time())
+                else:
+                    record = await self._call_once(_Call(task, tool, args, config, deadline, state), batch)
             return record
         finally:
             if record is None and not inputs.deferred:
@@ -209,6 +235,18 @@ class TaskRunner:
                 return _Inputs(failed_dependency=record)
             results[dep] = record["result"]
         return _Inputs(results=results)
+
+    def _oversized(self, args: Mapping[str, Any]) -> str | None:
+        """Why arguments are too large after substitution (`$1` a thousand times), or None."""
+        if self.max_argument_chars is None:
+            return None
+        size = len(to_text(args))
+        if size <= self.max_argument_chars:
+            return None
+        return (
+            f"its arguments are {size} characters after substituting references, over "
+            f"max_argument_chars={self.max_argument_chars}; the tool was not called"
+        )
 
     async def _call_once(self, call: _Call, batch: Batch) -> Task:
         """Call the tool, unless an identical call already ran (or is running) in this question."""
@@ -266,7 +304,7 @@ class TaskRunner:
                 called = await within(
                     call_tool(self.tool_node, tool.name, args, call_id, call.config, call.state), timeout
                 )
-                outcome = _recorded(called)
+                outcome = _recorded(called, self.max_result_chars)
             except TimeoutError:
                 outcome = {"status": "error", "error": f"{tool.name} {reason} and was abandoned"}
             except (GraphBubbleUp, KeyboardInterrupt, SystemExit):  # a pause, or Python must stop

@@ -124,6 +124,8 @@ def create_llmcompiler(
     context_schema: type[Any] | None = None,
     message_history: Literal["full", "answer"] = "full",
     stream_protocol: bool = False,
+    max_result_chars: int | None = 100_000,
+    max_argument_chars: int | None = 100_000,
 ) -> StateGraph[Any]:
     r"""Build an LLMCompiler agent as an uncompiled LangGraph `StateGraph`.
 
@@ -188,6 +190,12 @@ def create_llmcompiler(
         message_history: `"full"` (default): each round's calls land in `messages` as an
             `AIMessage` with `tool_calls` and a `ToolMessage` per task, then the answer.
             `"answer"`: only the answer, as before.
+        max_result_chars: Longest tool result kept (in state, checkpoints and the
+            joiner's prompt), in characters of text; longer ones are cut, saying so.
+            `None`: no limit.
+        max_argument_chars: Largest a call's arguments may be after substituting
+            references (in characters of text); a larger call is not made and its task
+            fails, saying why. `None`: no limit.
         stream_protocol: Also stream the planner's and joiner's raw tokens on
             `stream_mode="messages"` (tagged `llmcompiler:plan` / `llmcompiler:joiner`);
             by default only the answer streams there (tagged `llmcompiler:answer`).
@@ -225,7 +233,13 @@ def create_llmcompiler(
     ):
         msg = f"max_concurrency must be an integer >= 1 or None, got {max_concurrency!r}"
         raise ValueError(msg)
-    for option, limit in (("max_tasks_per_plan", max_tasks_per_plan), ("max_plan_tokens", max_plan_tokens)):
+    limits = (
+        ("max_tasks_per_plan", max_tasks_per_plan),
+        ("max_plan_tokens", max_plan_tokens),
+        ("max_result_chars", max_result_chars),
+        ("max_argument_chars", max_argument_chars),
+    )
+    for option, limit in limits:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             msg = f"{option} must be an integer >= 1 or None, got {limit!r}"
             raise ValueError(msg)
@@ -254,7 +268,13 @@ def create_llmcompiler(
         name for name, t in tool_map.items() if (t.metadata or {}).get(SIDE_EFFECTS_METADATA_KEY)
     }
     registry = BatchRegistry(max_concurrency)
-    runner = TaskRunner(tool_map, task_timeout, make_tool_node(list(tool_map.values()), tool_wrappers))
+    runner = TaskRunner(
+        tool_map,
+        task_timeout,
+        make_tool_node(list(tool_map.values()), tool_wrappers),
+        max_result_chars=max_result_chars,
+        max_argument_chars=max_argument_chars,
+    )
     planner = make_planner(
         planner_model,
         tool_map,

@@ -163,3 +163,26 @@ async def test_the_end_marker_inside_a_string_does_not_end_the_plan(log: ToolLog
     plan = '1. search("what does <END_OF_PLAN> mean")\n2. search("b")\n3. join()'
     await build(IgnoresStop(responses=[plan, DONE]), [log.search_tool()]).ainvoke(question())
     assert sorted(a["query"] for a in log.args_of("search")) == ["b", "what does <END_OF_PLAN> mean"]
+
+
+async def test_a_huge_result_is_cut_in_state_and_prompt_saying_so() -> None:
+    @tool
+    def dump(query: str) -> str:
+        """Returns a lot."""
+        return "x" * 50_000
+
+    model = scripted('1. dump("all")\n2. join()', DONE)
+    graph = create_llmcompiler(model, [dump], max_result_chars=1_000).compile()
+    state = await graph.ainvoke(question())
+    result = state["tasks"][1]["result"]
+    assert len(result) < 1_100 and result.endswith("[truncated: kept 1000 of 50000 characters]")
+    assert len(str(model.prompts[1][-1].content)) < 5_000
+
+
+async def test_a_reference_expanded_past_the_limit_is_not_called(log: ToolLog) -> None:
+    big = log.search_tool(answer=lambda q: "y" * 10_000 if q == "big" else f"result for {q}")
+    plan = '1. search("big")\n2. search("' + "$1 " * 50 + '")\n3. join()'
+    state = await build(scripted(plan, DONE), [big], max_argument_chars=100_000).ainvoke(question())
+    assert state["tasks"][2]["status"] == "error"
+    assert "over max_argument_chars=100000" in (state["tasks"][2]["error"] or "")
+    assert [a["query"] for a in log.args_of("search")] == ["big"]
