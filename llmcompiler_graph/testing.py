@@ -12,6 +12,7 @@ from typing import Any
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field, PrivateAttr
 
@@ -31,7 +32,9 @@ class ScriptedChatModel(BaseChatModel):
     Each call takes the next entry of `responses`: a string, or a function of the
     prompt messages returning a string (useful when concurrent runs must each get
     their own answer). A reply is cut before the first of the call's `stop` sequences,
-    as providers do (:attr:`stops` keeps them). Streaming yields whitespace-separated tokens, waiting
+    as providers do (:attr:`stops` keeps them; `honour_stop=False` plays a model that
+    ignores them). With `usage`, every reply reports that token usage, streamed ones in
+    a last, empty chunk (as `ChatOpenAI(stream_usage=True)` does). Streaming yields whitespace-separated tokens, waiting
     `first_token_delay` before the first and `token_delay` before each other one (on
     the async path; the sync path does not sleep). Every prompt is kept in
     :attr:`prompts` and every streamed token's time in :attr:`token_times`, so a test
@@ -50,6 +53,8 @@ class ScriptedChatModel(BaseChatModel):
     responses: list[str | Responder] = Field(default_factory=list)
     token_delay: float = 0.0
     first_token_delay: float = 0.0
+    honour_stop: bool = True
+    usage: UsageMetadata | None = None
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _next: int = PrivateAttr(default=0)
     _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
@@ -100,6 +105,8 @@ class ScriptedChatModel(BaseChatModel):
             self._stops.append(list(stop) if stop is not None else None)
             entry = self.responses[call]
         text = entry(messages) if callable(entry) else entry
+        if not self.honour_stop:
+            return call, text
         cuts = [text.find(sequence) for sequence in stop or () if sequence and sequence in text]
         return call, text[: min(cuts)] if cuts else text
 
@@ -111,7 +118,18 @@ class ScriptedChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         _, text = self._take(messages, stop)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        return self._result(text)
+
+    def _result(self, text: str) -> ChatResult:
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=self.usage))]
+        )
+
+    def _usage_chunk(self) -> list[ChatGenerationChunk]:
+        """The last, empty chunk that carries the usage (none without `usage`)."""
+        if self.usage is None:
+            return []
+        return [ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=self.usage))]
 
     async def _agenerate(
         self,
@@ -124,7 +142,7 @@ class ScriptedChatModel(BaseChatModel):
         tokens = _TOKEN.findall(text)
         if tokens:
             await asyncio.sleep(self.first_token_delay + self.token_delay * (len(tokens) - 1))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        return self._result(text)
 
     def _stream(
         self,
@@ -140,6 +158,7 @@ class ScriptedChatModel(BaseChatModel):
             if run_manager is not None:
                 run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk
+        yield from self._usage_chunk()
 
     async def _astream(
         self,
@@ -158,3 +177,5 @@ class ScriptedChatModel(BaseChatModel):
             if run_manager is not None:
                 await run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk
+        for usage_chunk in self._usage_chunk():
+            yield usage_chunk

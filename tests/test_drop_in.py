@@ -32,18 +32,6 @@ ANSWER = FINISH.format(answer="Everest is taller, by 238 m")
 USAGE = {"input_tokens": 100, "output_tokens": 10, "total_tokens": 110}
 
 
-class UsageModel(ScriptedChatModel):
-    """Every reply reports the same usage (streamed: in its last chunk)."""
-
-    async def _astream(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
-        from langchain_core.messages import AIMessageChunk
-        from langchain_core.outputs import ChatGenerationChunk
-
-        async for chunk in super()._astream(messages, stop, run_manager, **kwargs):
-            yield chunk
-        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=USAGE))  # type: ignore[arg-type]
-
-
 class StructuringModel(ScriptedChatModel):
     """Structured output the way a JSON-mode model gives it: the next scripted reply, parsed."""
 
@@ -222,7 +210,8 @@ async def test_follow_up_turns_see_earlier_tool_results(log: ToolLog) -> None:
 
 
 async def test_usage_is_aggregated_on_the_answer(log: ToolLog) -> None:
-    state = await create_agent(UsageModel(responses=[PLAN, ANSWER]), [log.search_tool()]).ainvoke(question())
+    model = ScriptedChatModel(responses=[PLAN, ANSWER], usage=USAGE)
+    state = await create_agent(model, [log.search_tool()]).ainvoke(question())
     usage = state["messages"][-1].usage_metadata
     assert (usage["input_tokens"], usage["output_tokens"]) == (200, 20)
 

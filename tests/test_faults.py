@@ -145,23 +145,10 @@ def test_an_id_with_too_many_digits_is_reported_not_dropped() -> None:
     assert "more than 9 digits" in items[0].message
 
 
-class IgnoresStop(ScriptedChatModel):
-    """A model that does not honour `stop` sequences."""
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in super()._astream(messages, None, run_manager, **kwargs):
-            yield chunk
-
-
 async def test_the_end_marker_inside_a_string_does_not_end_the_plan(log: ToolLog) -> None:
     plan = '1. search("what does <END_OF_PLAN> mean")\n2. search("b")\n3. join()'
-    await build(IgnoresStop(responses=[plan, DONE]), [log.search_tool()]).ainvoke(question())
+    model = ScriptedChatModel(responses=[plan, DONE], honour_stop=False)  # a provider would stop there
+    await build(model, [log.search_tool()]).ainvoke(question())
     assert sorted(a["query"] for a in log.args_of("search")) == ["b", "what does <END_OF_PLAN> mean"]
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from uuid import UUID
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallbackHandler
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult, LLMResult
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
 from llmcompiler_graph.answer_stream import ANSWER_TAG
 from llmcompiler_graph.bench.datasets import load_dataset
@@ -24,37 +24,9 @@ PLAN = '1. search("Everest")\n2. search("K2")\n3. join()<END_OF_PLAN>'
 PLANNER_USAGE = {"input_tokens": 1000, "output_tokens": 20, "total_tokens": 1020}
 
 
-class UsageAtTheEndModel(ScriptedChatModel):
-    """Streams like OpenAI with `stream_usage=True`: usage only in a last, empty chunk.
-
-    Every call reports the same usage (also unstreamed ones, such as the joiner's).
-    """
-
-    ignore_stop: bool = False
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        async for chunk in super()._astream(
-            messages, None if self.ignore_stop else stop, run_manager, **kwargs
-        ):
-            yield chunk
-        yield ChatGenerationChunk(message=AIMessageChunk(content="", usage_metadata=PLANNER_USAGE))  # type: ignore[arg-type]
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        result = await super()._agenerate(messages, stop, run_manager, **kwargs)
-        reply = AIMessage(content=result.generations[0].message.content, usage_metadata=PLANNER_USAGE)  # type: ignore[arg-type]
-        return ChatResult(generations=[ChatGeneration(message=reply)])
+def usage_at_the_end(responses: list[str], **options: Any) -> ScriptedChatModel:
+    """A model that reports usage like OpenAI with `stream_usage=True`: in a last, empty chunk."""
+    return ScriptedChatModel(responses=responses, usage=PLANNER_USAGE, **options)
 
 
 class StopRefusingModel(ScriptedChatModel):
@@ -107,7 +79,7 @@ async def test_the_planner_passes_its_end_marker_as_a_stop_sequence(log: ToolLog
 
 
 async def test_a_planner_run_ends_cleanly_and_its_last_chunk_usage_is_counted(log: ToolLog) -> None:
-    model = UsageAtTheEndModel(responses=[PLAN, FINISH.format(answer="done")])
+    model = usage_at_the_end([PLAN, FINISH.format(answer="done")])
     runs, tracker = RunLog(), UsageTracker()
     state = await build(model, [log.search_tool()]).ainvoke(question(), {"callbacks": [runs, tracker]})
     assert state["messages"][-1].content == "done"
@@ -119,7 +91,7 @@ async def test_a_planner_run_ends_cleanly_and_its_last_chunk_usage_is_counted(lo
 
 async def test_a_model_that_ignores_stop_is_read_to_its_end_without_an_error(log: ToolLog) -> None:
     rambling = PLAN + "\nThought: and now another plan\n1. search(nonsense)\n2. join()<END_OF_PLAN>"
-    model = UsageAtTheEndModel(responses=[rambling, FINISH.format(answer="done")], ignore_stop=True)
+    model = usage_at_the_end([rambling, FINISH.format(answer="done")], honour_stop=False)
     runs = RunLog()
     state = await build(model, [log.search_tool()]).ainvoke(question(), {"callbacks": [runs]})
     assert state["messages"][-1].content == "done"
@@ -140,8 +112,8 @@ async def test_a_provider_that_refuses_stop_plans_without_it(log: ToolLog) -> No
 
 
 async def test_bench_counts_the_planner_tokens_a_provider_reports_at_the_end(tmp_path: Path) -> None:
-    model = UsageAtTheEndModel(
-        responses=[
+    model = usage_at_the_end(
+        [
             '1. search("Mount Everest")\n2. search("K2")\n'
             '3. math("$1 - $2", ["$1", "$2"])\n4. join()<END_OF_PLAN>',
             "Expression: 8849 - 8611",
