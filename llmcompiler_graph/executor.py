@@ -83,34 +83,67 @@ def _being_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-async def within(coro: Coroutine[Any, Any, T], timeout: float | None) -> T:
-    """Await `coro` for at most `timeout` seconds, even if it ignores cancellation.
+async def within(running: asyncio.Future[T], timeout: float | None, *, cancel: bool = True) -> T:
+    """Await `running` for at most `timeout` seconds, even if it ignores cancellation.
 
     `asyncio.wait_for` waits for a cancelled call to actually stop; a tool that swallows
-    `CancelledError` would hold the run past its timeout. Here the call is cancelled and
-    left to finish on its own (referenced until it does), and `TimeoutError` is raised at
-    the deadline.
+    `CancelledError` would hold the run past its timeout. Here, at the deadline, the call
+    is cancelled (unless `cancel` is false: cancelling a sync tool's wait does not stop
+    its thread, and would only lose its result) and `TimeoutError` is raised at once; the
+    caller decides who keeps the call until it ends.
     """
-    task = asyncio.ensure_future(coro)
     try:
-        done, _ = await asyncio.wait({task}, timeout=timeout)
+        done, _ = await asyncio.wait({running}, timeout=timeout)
     except asyncio.CancelledError:
-        task.cancel()
+        running.cancel()
         raise
-    if task in done:
-        return task.result()
-    task.cancel()
-    _ABANDONED.add(task)
-    task.add_done_callback(_ABANDONED.discard)
+    if running in done:
+        return running.result()
+    if cancel:
+        running.cancel()
     raise TimeoutError
 
 
-_ABANDONED: set[asyncio.Task[Any]] = set()
-"""Calls given up at their timeout that have not stopped yet, referenced until they do."""
+def runs_in_thread(tool: BaseTool) -> bool:
+    """Whether `tool` is synchronous, so LangChain runs it in a worker thread nothing can stop."""
+    if "coroutine" in type(tool).model_fields:  # Tool, StructuredTool: sync unless given a coroutine
+        return getattr(tool, "coroutine", None) is None
+    return type(tool)._arun is BaseTool._arun
+
+
+class InFlightCalls:
+    """Tool calls given up at their timeout that may still be running, by call.
+
+    A call that timed out is not known to have failed: an identical call of the same
+    question waits for it (and gets its late result) instead of starting the side effect
+    again. Owned by one :class:`TaskRunner`; holds at most `limit` calls, oldest dropped.
+    """
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._calls: dict[str, asyncio.Future[Any]] = {}
+        self._unkeyed: set[asyncio.Future[Any]] = set()
+        self._limit = limit
+
+    def take(self, key: str | None) -> asyncio.Future[Any] | None:
+        """The call still running (or finished unread) for `key`, if one is; it is the caller's now."""
+        running = self._calls.pop(key, None) if key is not None else None
+        return None if running is None or running.cancelled() else running
+
+    def keep(self, key: str | None, running: asyncio.Future[Any]) -> None:
+        """Hold on to a call given up at its timeout, so its result is not lost."""
+        if running.done() and running.cancelled():
+            return
+        if key is None:  # nothing can join it; keep it referenced until it ends
+            self._unkeyed.add(running)
+            running.add_done_callback(self._unkeyed.discard)
+            return
+        self._calls[key] = running
+        while len(self._calls) > self._limit:
+            self._calls.pop(next(iter(self._calls)))
 
 
 def truncated(content: Any, limit: int | None) -> Any:
-    """`content` cut to `limit` characters of text, saying so; unchanged when within it.
+    r"""`content` cut to `limit` characters of text, saying so; unchanged when within it.
 
     Example:
         >>> truncated("abcdef", 3)
@@ -177,6 +210,7 @@ class TaskRunner:
         self.task_timeout = task_timeout
         self.max_result_chars = max_result_chars
         self.max_argument_chars = max_argument_chars
+        self.in_flight = InFlightCalls()
         self.tool_node = tool_node if tool_node is not None else make_tool_node(list(tools.values()))
         #: Whether some tool injects graph state, so runs must hand it over.
         self.needs_state = any(injected_parameters(t) for t in tools.values())
@@ -300,13 +334,21 @@ class TaskRunner:
             )
             outcome: dict[str, Any]
             call_id = task.get("tool_call_id") or tool_call_id(None, task["idx"])
+            key = _flight_key(call_id, tool, args)
+            running = self.in_flight.take(key) or asyncio.ensure_future(
+                call_tool(self.tool_node, tool.name, args, call_id, call.config, call.state)
+            )
+            in_thread = runs_in_thread(tool)
             try:
-                called = await within(
-                    call_tool(self.tool_node, tool.name, args, call_id, call.config, call.state), timeout
+                outcome = _recorded(
+                    await within(running, timeout, cancel=not in_thread), self.max_result_chars
                 )
-                outcome = _recorded(called, self.max_result_chars)
             except TimeoutError:
-                outcome = {"status": "error", "error": f"{tool.name} {reason} and was abandoned"}
+                self.in_flight.keep(key, running)
+                still = (
+                    "; it may still be running, and an identical call will wait for it" if in_thread else ""
+                )
+                outcome = {"status": "error", "error": f"{tool.name} {reason} and was abandoned{still}"}
             except (GraphBubbleUp, KeyboardInterrupt, SystemExit):  # a pause, or Python must stop
                 raise
             except asyncio.CancelledError as exc:
@@ -316,6 +358,13 @@ class TaskRunner:
             except BaseException as exc:  # every other failure, also outside the tool, is an observation
                 outcome = {"status": "error", "error": describe_failure(tool.name, exc)}
             return finished(task, resolved_args=args, started_at=started, finished_at=time.time(), **outcome)
+
+
+def _flight_key(call_id: str, tool: BaseTool, args: Mapping[str, Any]) -> str | None:
+    """Identical calls of one question share a key (None when the tool opts out or args are odd)."""
+    key = call_key(tool.name, args) if deduplicates(tool) else None
+    question = call_id.rsplit("_", 1)[0]
+    return f"{question}:{key}" if key is not None else None
 
 
 DEDUPLICATE_METADATA_KEY = "llmcompiler_deduplicate"

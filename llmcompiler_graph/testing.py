@@ -34,7 +34,8 @@ class ScriptedChatModel(BaseChatModel):
     their own answer). A reply is cut before the first of the call's `stop` sequences,
     as providers do (:attr:`stops` keeps them; `honour_stop=False` plays a model that
     ignores them). With `usage`, every reply reports that token usage, streamed ones in
-    a last, empty chunk (as `ChatOpenAI(stream_usage=True)` does). Streaming yields whitespace-separated tokens, waiting
+    a last, empty chunk (as `ChatOpenAI(stream_usage=True)` does). Streaming yields
+    whitespace-separated tokens, waiting
     `first_token_delay` before the first and `token_delay` before each other one (on
     the async path; the sync path does not sleep). Every prompt is kept in
     :attr:`prompts` and every streamed token's time in :attr:`token_times`, so a test

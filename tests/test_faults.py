@@ -173,3 +173,27 @@ async def test_a_reference_expanded_past_the_limit_is_not_called(log: ToolLog) -
     assert state["tasks"][2]["status"] == "error"
     assert "over max_argument_chars=100000" in (state["tasks"][2]["error"] or "")
     assert [a["query"] for a in log.args_of("search")] == ["big"]
+
+
+async def test_a_sync_call_abandoned_at_its_timeout_is_joined_not_repeated_after_a_replan() -> None:
+    ledger: list[int] = []
+
+    @tool
+    def transfer(amount: int) -> str:
+        """Moves money (slowly)."""
+        time.sleep(0.6)
+        ledger.append(amount)
+        return f"moved {amount}"
+
+    model = scripted(
+        "1. transfer(100)\n2. join()",
+        "Thought: it failed.\nAction: Replan(try the transfer again)",
+        "3. transfer(100)\n4. join()",
+        DONE,
+    )
+    graph = create_llmcompiler(model, [transfer], task_timeout=0.3).compile()
+    state = await graph.ainvoke(question())
+    assert "may still be running" in (state["tasks"][1]["error"] or "")
+    assert state["tasks"][3]["status"] == "done" and state["tasks"][3]["result"] == "moved 100"
+    await asyncio.sleep(0.5)  # anything still running would have landed by now
+    assert ledger == [100]
