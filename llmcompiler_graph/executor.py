@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt import ToolNode
 
@@ -157,6 +158,28 @@ def truncated(content: Any, limit: int | None) -> Any:
     return f"{text[:limit]}\n[truncated: kept {limit} of {len(text)} characters]"
 
 
+_SERDE = JsonPlusSerializer()
+
+
+def checkpointable(value: Any) -> Any:
+    """`value` if LangGraph's checkpoint serializer can save it, else its text, saying so.
+
+    A tool's artifact goes into the state; an object msgpack cannot save (an SDK's
+    receipt) would make every checkpoint fail, and every resume call the tool again.
+
+    Example:
+        >>> checkpointable({"bytes": 12})
+        {'bytes': 12}
+        >>> checkpointable(object()).startswith("[not checkpointable, kept as text] <object")
+        True
+    """
+    try:
+        _SERDE.dumps_typed(value)
+    except Exception:
+        return f"[not checkpointable, kept as text] {value!r}"
+    return value
+
+
 def _recorded(outcome: ToolOutcome, max_result_chars: int | None = None) -> dict[str, Any]:
     """The fields of a task record for a tool call's outcome."""
     record: dict[str, Any] = {"status": outcome.status}
@@ -165,7 +188,7 @@ def _recorded(outcome: ToolOutcome, max_result_chars: int | None = None) -> dict
     else:
         record["error"] = outcome.content if isinstance(outcome.content, str) else to_text(outcome.content)
     if outcome.artifact is not None:
-        record["artifact"] = outcome.artifact
+        record["artifact"] = checkpointable(outcome.artifact)
     if outcome.update:
         record["state_update"] = outcome.update
     return record

@@ -197,3 +197,37 @@ async def test_a_sync_call_abandoned_at_its_timeout_is_joined_not_repeated_after
     assert state["tasks"][3]["status"] == "done" and state["tasks"][3]["result"] == "moved 100"
     await asyncio.sleep(0.5)  # anything still running would have landed by now
     assert ledger == [100]
+
+
+class Receipt:
+    """An SDK object msgpack cannot save."""
+
+    def __repr__(self) -> str:
+        return "Receipt(id=7)"
+
+
+async def test_results_and_artifacts_no_checkpointer_can_save_do_not_break_the_run(tmp_path: Any) -> None:
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    charges: list[int] = []
+
+    @tool
+    def charge(amount: int) -> Receipt:
+        """Charge a card."""
+        charges.append(amount)
+        return Receipt()
+
+    @tool(response_format="content_and_artifact")
+    def charge_with_receipt(amount: int) -> tuple[str, Receipt]:
+        """Charge a card, keeping the receipt."""
+        charges.append(amount)
+        return f"charged {amount}", Receipt()
+
+    model = scripted("1. charge(5)\n2. charge_with_receipt(6)\n3. join()", DONE)
+    async with AsyncSqliteSaver.from_conn_string(str(tmp_path / "c.db")) as saver:
+        graph = create_llmcompiler(model, [charge, charge_with_receipt]).compile(checkpointer=saver)
+        state = await graph.ainvoke(question(), {"configurable": {"thread_id": "r"}})
+    assert state["messages"][-1].content == "done"
+    assert state["tasks"][1]["result"] == "Receipt(id=7)"
+    assert state["tasks"][2]["artifact"] == "[not checkpointable, kept as text] Receipt(id=7)"
+    assert sorted(charges) == [5, 6]
