@@ -564,9 +564,16 @@ def format_reports(reports: Sequence[ReplicaReport]) -> str:
 
 async def _main_async(args: argparse.Namespace) -> list[ReplicaReport]:
     reports: list[ReplicaReport] = []
-    with ThrowawayPostgres(max_connections=400) as postgres, ThrowawayRedis() as redis:
-        for count in args.replicas:
+    with (
+        ThrowawayPostgres(max_connections=400) as postgres,
+        ThrowawayRedis() as redis,
+        tempfile.TemporaryDirectory(prefix="replicas-") as scratch,
+    ):
+        for number, count in enumerate(args.replicas, 1):
+            workdir = (args.logs or Path(scratch)) / f"{number}-{count}-replicas"
+            workdir.mkdir(parents=True)
             report = await run_replicas(
+                workdir=workdir,
                 replicas=count,
                 runs=args.runs,
                 postgres=postgres,
@@ -611,6 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--question-on-thread",
         action="store_true",
         help="write the question to the thread first and start each run with no input",
+    )
+    parser.add_argument(
+        "--logs", type=Path, default=None, help="keep the replicas' logs and the tool log in this folder"
     )
     parser.add_argument("--output", type=Path, default=None, help="write the reports as JSON here")
     args = parser.parse_args(argv)
