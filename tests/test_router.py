@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
@@ -258,3 +260,17 @@ async def test_the_auto_agent_shows_its_modes_as_nodes_and_its_subgraphs_events(
 def test_an_unknown_router_is_refused() -> None:
     with pytest.raises(ValueError, match="router must be"):
         create_auto_agent(agent_model(), router="random")
+
+
+def test_the_trained_router_runs_without_llama_cpp_numpy_or_the_benchmarks() -> None:
+    """The shipped router is pure Python: no local model, no numpy, and no import of `bench`."""
+    script = (
+        "import sys\n"
+        "sys.modules['llama_cpp'] = None\n"  # importing a None entry raises ImportError
+        "sys.modules['numpy'] = None\n"
+        "from llmcompiler_graph.router import skeleton_verdict\n"
+        "print(skeleton_verdict('What are the pros and cons of electric cars?'))\n"
+        "print(any(name.startswith('llmcompiler_graph.bench') for name in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["skeleton", "False"]
