@@ -89,11 +89,11 @@ class _Node(Runnable[S, R]):
         return await self._afunc(input, ensure_config(config))
 
 
-def _sync_node(name: str, func: Callable[[S], R]) -> _Node[S, R]:
+def _sync_node(name: str, func: Callable[[S, RunnableConfig], R]) -> _Node[S, R]:
     """A node whose work is synchronous and quick: run inline on either path."""
 
     async def afunc(state: S, config: RunnableConfig) -> R:
-        return func(state)
+        return func(state, config)
 
     return _Node(name, afunc)
 

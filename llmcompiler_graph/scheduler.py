@@ -7,11 +7,13 @@ import uuid
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Send
 
 from llmcompiler_graph.approval import APPROVE_NODE, ApprovalRequest, held_for_approval
 from llmcompiler_graph.execution import BatchRegistry
 from llmcompiler_graph.executor import EXECUTE_TASK_NODE, finished, remember_finished_calls, skipped
+from llmcompiler_graph.planner import has_checkpointer
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskDispatch
 
 __all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "MAX_SENDS_PER_BATCH", "make_scheduler"]
@@ -19,9 +21,11 @@ __all__ = ["EXECUTE_TASK_NODE", "JOINER_NODE", "MAX_SENDS_PER_BATCH", "make_sche
 DEADLINE_ERROR = "not run: the run deadline (run_timeout) was reached"
 
 MAX_SENDS_PER_BATCH = 64
-"""Most `Send`s per batch. LangGraph's cost per `Send` grows with the number sent in one
-step, so a batch of more tasks is split into this many `Send`s of consecutive tasks; the
-tasks of one `Send` still run concurrently, each starting when its own inputs are ready."""
+"""Most `Send`s per batch in a run without a checkpointer. LangGraph's cost per `Send` grows
+with the number sent in one step, so a batch of more tasks is split into this many `Send`s
+of consecutive tasks; the tasks of one `Send` still run concurrently, each starting when its
+own inputs are ready. With a checkpointer every task has its own `Send`, so each finished
+tool call is saved as it finishes, not when its neighbours do."""
 JOINER_NODE = "joiner"
 
 
@@ -66,7 +70,7 @@ def _dispatch(
 
 def make_scheduler(
     registry: BatchRegistry, needs_approval: Collection[str] = frozenset(), *, with_state: bool = False
-) -> Callable[[LLMCompilerState], Command[Any]]:
+) -> Callable[[LLMCompilerState, RunnableConfig], Command[Any]]:
     """Build the scheduler node.
 
     Every pending task is sent in one batch, in id order, with the results of its
@@ -81,7 +85,7 @@ def make_scheduler(
     for tools that inject it.
     """
 
-    def scheduler(state: LLMCompilerState) -> Command[Any]:
+    def scheduler(state: LLMCompilerState, config: RunnableConfig) -> Command[Any]:
         tasks = state.get("tasks", {})
         pending = [tasks[idx] for idx in sorted(tasks) if tasks[idx]["status"] == "pending"]
         execution_id = state.get("execution_id")
@@ -122,7 +126,7 @@ def make_scheduler(
         sends: list[Send] = []
         batch_id: str | None = None
         if runnable:
-            chunks = _split(runnable, MAX_SENDS_PER_BATCH)
+            chunks = _split(runnable, len(runnable) if has_checkpointer(config) else MAX_SENDS_PER_BATCH)
             if execution_id is not None and registry.claim(execution_id, len(chunks)) is not None:
                 batch_id = execution_id
             else:

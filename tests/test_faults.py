@@ -231,3 +231,20 @@ async def test_results_and_artifacts_no_checkpointer_can_save_do_not_break_the_r
     assert state["tasks"][1]["result"] == "Receipt(id=7)"
     assert state["tasks"][2]["artifact"] == "[not checkpointable, kept as text] Receipt(id=7)"
     assert sorted(charges) == [5, 6]
+
+
+async def test_with_a_checkpointer_every_task_of_a_big_plan_is_saved_as_it_finishes(log: ToolLog) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    plan = "\n".join(f'{i}. search("q{i}")' for i in range(1, 71)) + "\n71. join()"
+    graph = create_llmcompiler(scripted(plan, DONE), [log.search_tool()]).compile(
+        checkpointer=InMemorySaver()
+    )
+    writes = 0
+    async for update in graph.astream(
+        question(), {"configurable": {"thread_id": "big"}}, stream_mode="updates"
+    ):
+        if "execute_task" in update:
+            writes += 1
+            assert len(update["execute_task"]["tasks"]) == 1  # one task per write, none waits for another
+    assert writes == 70
