@@ -206,7 +206,9 @@ class LocalCompletionChatModel(BaseChatModel):
         protocol: Run the planner, joiner, math and text-ReAct calls through
             :mod:`llmcompiler_graph.local_protocol` (compact prompts, choices built from
             each call, cached prompt prefixes).
-        prefix_cache_size: How many fixed prompt prefixes keep a saved KV state.
+        prefix_cache_size: How many fixed prompt prefixes keep a saved KV state in memory.
+        prefix_cache_dir: Where those states are also kept between processes (a few MB
+            each), so a new process skips evaluating the fixed prompts; None: not kept.
         call_log: A file that gets one JSON line per call (kind, tokens, where the time
             went); default: the `LLMCOMPILER_LOCAL_CALL_LOG` environment variable.
     """
@@ -220,6 +222,7 @@ class LocalCompletionChatModel(BaseChatModel):
     use_grammars: bool = True
     protocol: bool = True
     prefix_cache_size: int = 8
+    prefix_cache_dir: str | None = "~/.cache/llmcompiler-graph"
     call_log: str | None = Field(default_factory=lambda: os.environ.get(CALL_LOG_VARIABLE) or None)
     _llm: Any = PrivateAttr(default=None)
     _grammars: dict[str, Any] = PrivateAttr(default_factory=dict)
@@ -316,22 +319,60 @@ class LocalCompletionChatModel(BaseChatModel):
         n = len(tokens)
         if llm.n_tokens >= n and list(llm.input_ids[:n]) == tokens:
             return list(tokens)
+        file = self._prefix_file(prefix)
+        if cached is None and file is not None and file.is_file():
+            with contextlib.suppress(OSError):
+                data = file.read_bytes()
+                cached = (list(tokens), (ctypes.c_uint8 * len(data)).from_buffer_copy(data), len(data))
         if cached is not None:
             _, state, size = cached
             if llama_cpp.llama_state_set_data(llm._ctx.ctx, state, size) == size:
                 llm.input_ids[:n] = tokens
                 llm.n_tokens = n
-                self._prefixes.move_to_end(prefix)
+                self._remember(prefix, cached)
                 return list(tokens)
         llm.reset()
         llm.eval(tokens)
         size = llama_cpp.llama_state_get_size(llm._ctx.ctx)
         state = (ctypes.c_uint8 * int(size))()
         written = int(llama_cpp.llama_state_get_data(llm._ctx.ctx, state, size))
-        self._prefixes[prefix] = (list(tokens), state, written)
+        self._remember(prefix, (list(tokens), state, written))
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.parent.mkdir(parents=True, exist_ok=True)
+                partial = file.with_suffix(f".{os.getpid()}.tmp")
+                partial.write_bytes(bytes(state)[:written])
+                partial.replace(file)
+        return list(tokens)
+
+    def _remember(self, prefix: str, entry: tuple[list[int], Any, int]) -> None:
+        self._prefixes[prefix] = entry
+        self._prefixes.move_to_end(prefix)
         while len(self._prefixes) > self.prefix_cache_size:
             self._prefixes.popitem(last=False)
-        return list(tokens)
+
+    def _prefix_file(self, prefix: str) -> Path | None:
+        """Where the state after `prefix` is kept between processes (None: not kept).
+
+        The name hashes the prefix with everything the state depends on: the model file
+        (path, size, modification time), the context size and the llama-cpp-python version.
+        """
+        if not self.prefix_cache_dir:
+            return None
+        import hashlib
+
+        import llama_cpp
+
+        try:
+            stat = os.stat(self.model_path)
+        except OSError:
+            return None
+        key = "\0".join(
+            [self.model_path, str(stat.st_size), str(stat.st_mtime_ns), str(self.n_ctx),
+             str(getattr(llama_cpp, "__version__", "")), prefix]
+        )  # fmt: skip
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+        return Path(self.prefix_cache_dir).expanduser() / f"prefix-{digest}.state"
 
     def _protocol_pieces(self, call: LocalCall, stop: list[str] | None, record: CallRecord) -> Iterator[str]:
         """A recognised call: its compact prompt, the fixed prefix from cache, its program's choices."""
