@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
@@ -117,10 +118,9 @@ def test_a_plan_looks_every_name_up_before_math_gets_the_results_and_ends_with_j
 
 
 def test_a_replan_continues_the_ids_and_never_repeats_a_call_that_ran() -> None:
-    tasks = {
-        1: {"idx": 1, "tool": "search", "args": {"query": "K2"}, "thought": None, "status": "done",
-            "result": "K2: 8,611 m.", "plan_round": 0},
-    }  # fmt: skip
+    task: Any = {"idx": 1, "tool": "search", "args": {"query": "K2"}, "thought": None, "status": "done",
+                 "result": "K2: 8,611 m.", "plan_round": 0}  # fmt: skip
+    tasks = {1: task}
     replan = build_replan_prompt(tasks, [], "Lhotse is missing", 2)
     options = plan_options(
         parse_tool_signatures(PLANNER), "How much taller is K2 than Lhotse?", 2, [1], set()
