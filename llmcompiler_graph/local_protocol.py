@@ -811,6 +811,29 @@ def _is_computation(call: str, obs: str) -> bool:
     return bool(match and match.group(3)) and re.fullmatch(r"-?\d+(?:\.\d+)?", obs.strip()) is not None
 
 
+def _lookup_subject(call: str) -> str | None:
+    """What a lookup call looked up (`1. search("K2")` or `search(query='K2')`), else None."""
+    match = _CALL.match(_display_call(call)) or _CALL.match("1. " + _display_call(call).strip())
+    return match.group(2) if match and not match.group(3) else None
+
+
+def _unsupported(call: str, obs: str) -> bool:
+    """A failed call, or a lookup whose observation does not mention what was looked up.
+
+    A search over documents returns its best match even for a thing it does not hold
+    (`Mount Foo` finds `Mount Everest`): every content word of the subject (its first five
+    letters, so `Towers` matches `Tower`) must appear in the observation.
+    """
+    if _FAILED.match(obs):
+        return True
+    subject = _lookup_subject(call)
+    if subject is None:
+        return False
+    text = obs.lower()
+    words = [w.lower() for w in _WORD.findall(subject) if w.lower() not in _STOPWORDS]
+    return not all(word[:5] in text for word in words)
+
+
 def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> list[str]:
     """What `Finish(...)` may hold.
 
@@ -818,12 +841,17 @@ def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> li
     which/who/where questions, numbers only for how much/many/tall ... questions), only
     `yes`/`no` for a question that starts with a verb, and `I could not find <span
     of the question>` when an observation failed (the only answers when none succeeded).
+    When a lookup found nothing (see :func:`_unsupported`), the only answers are `I could
+    not find <what it looked up>`.
 
     Example:
         >>> finish_answers("How tall is K2?", [("1. search('K2')", "K2: K2 is 8,611 m high.")])
         ['8611', '8,611']
     """
-    good = [obs for _, obs in observations if not _FAILED.match(obs)]
+    not_found = [s for call, obs in observations if _unsupported(call, obs) and (s := _lookup_subject(call))]
+    if not_found:  # a lookup the answer needs found nothing: say so, never compute around it
+        return [f"I could not find {subject}" for subject in dict.fromkeys(not_found)]
+    good = [obs for call, obs in observations if not _unsupported(call, obs)]
     numbers: list[str] = []
     names: list[str] = []
     for obs in good:
@@ -863,7 +891,7 @@ def _comparison(observations: Sequence[tuple[str, str]]) -> tuple[list[tuple[str
     lookups, result = [], None
     for call, obs in observations:
         match = _CALL.match(_display_call(call))
-        if match is None or _FAILED.match(obs):
+        if match is None or _unsupported(call, obs):
             continue
         if not match.group(3):
             lookups.append((match.group(2), obs))
@@ -874,7 +902,7 @@ def _comparison(observations: Sequence[tuple[str, str]]) -> tuple[list[tuple[str
 
 def _join_program(question: str, observations: Sequence[tuple[str, str]], can_replan: bool) -> Program:
     def program(decoder: Decoder) -> Iterator[str]:
-        failed = not observations or any(_FAILED.match(obs) for _, obs in observations)
+        failed = not observations or any(_unsupported(call, obs) for call, obs in observations)
         comparison = None if failed else _comparison(observations)
         answers = finish_answers(question, observations)
         if comparison is not None:
@@ -893,7 +921,7 @@ def _join_program(question: str, observations: Sequence[tuple[str, str]], can_re
         else:
             decoder.append(action)
         if action == " Replan(":
-            missing = [call for call, obs in observations if _FAILED.match(obs)]
+            missing = [call for call, obs in observations if _unsupported(call, obs)]
             yield f"Action: Replan(these calls failed: {'; '.join(missing) or 'no plan ran'})"
             return
         answer = decoder.choose([f"{a})" for a in answers])
@@ -989,7 +1017,9 @@ def react_actions(
             actions += [call for call in calls if call not in done]
         elif tool.takes_results:
             computed = any(call.startswith(f"{tool.name}(") for call, _ in observations)
-            found = [obs for call, obs in observations if not _FAILED.match(obs) and call.count('"') == 2]
+            found = [
+                obs for call, obs in observations if not _unsupported(call, obs) and call.count('"') == 2
+            ]
             if computes and not missing and not computed and found:
                 context = ", ".join(_quote(_shorten(obs, 200)) for obs in found)
                 actions.append(f"{tool.name}({_quote(question.strip().rstrip('?.! '))}, [{context}])")

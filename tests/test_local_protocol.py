@@ -169,6 +169,8 @@ def test_the_joiner_answers_from_the_observations_or_says_it_could_not_find() ->
     answers = finish_answers("In which city is the Eiffel Tower?", worked)
     assert "Paris" in answers and "Eiffel Tower" not in answers and "330" not in answers
     assert finish_answers("Were A and B both Swiss?", worked) == ["yes", "no"]
+    elsewhere = [("1. search(query='Mount Foo')", "Mount Everest: Mount Everest is 8,849 m high.")]
+    assert finish_answers("How tall is Mount Foo?", elsewhere) == ["I could not find Mount Foo"]
     computed = [*worked, ("2. math(problem='How much taller', context=['$1'])", "238")]
     assert finish_answers("How much taller is it?", computed) == ["238"]
 
