@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -228,12 +228,16 @@ class TaskRunner:
         *,
         max_result_chars: int | None = None,
         max_argument_chars: int | None = None,
+        side_effect_tools: Collection[str] = (),
     ) -> None:
         self.tools = tools
         self.task_timeout = task_timeout
         self.max_result_chars = max_result_chars
         self.max_argument_chars = max_argument_chars
         self.in_flight = InFlightCalls()
+        #: Tools whose calls have side effects (approved by a human): each task runs at most once.
+        self.side_effect_tools: frozenset[str] = frozenset(side_effect_tools)
+        self._side_effects: dict[str, asyncio.Future[Task]] = {}
         self.tool_node = tool_node if tool_node is not None else make_tool_node(list(tools.values()))
         #: Whether some tool injects graph state, so runs must hand it over.
         self.needs_state = any(injected_parameters(t) for t in tools.values())
@@ -308,6 +312,9 @@ class TaskRunner:
     async def _call_once(self, call: _Call, batch: Batch) -> Task:
         """Call the tool, unless an identical call already ran (or is running) in this question."""
         task, tool, args = call.task, call.tool, call.args
+        call_id = task.get("tool_call_id")
+        if task["tool"] in self.side_effect_tools and call_id:
+            return await self._at_most_once(call_id, call, batch)
         key = call_key(tool.name, args) if deduplicates(tool) else None
         if key is None:
             return await self._call_tool(call, batch)
@@ -333,6 +340,38 @@ class TaskRunner:
             return outcome
         finally:
             claim.set_result(outcome or {**task, "status": "error", "error": "cancelled before it finished"})
+
+    async def _at_most_once(self, call_id: str, call: _Call, batch: Batch) -> Task:
+        """Run a side-effect call once in this process, even if two resumes of one approval race.
+
+        A second run of the same task (same question, same id) gets the first one's outcome.
+        """
+        earlier = self._side_effects.get(call_id)
+        if earlier is not None:
+            record = await asyncio.shield(earlier)
+            now = time.time()
+            return finished(
+                call.task,
+                status=record["status"],
+                result=record["result"],
+                error=record["error"],
+                resolved_args=call.args,
+                started_at=now,
+                finished_at=now,
+                same_as=record["idx"],
+            )
+        claim: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
+        self._side_effects[call_id] = claim
+        while len(self._side_effects) > 10_000:
+            self._side_effects.pop(next(iter(self._side_effects)))
+        outcome: Task | None = None
+        try:
+            outcome = await self._call_tool(call, batch)
+            return outcome
+        finally:
+            claim.set_result(
+                outcome or {**call.task, "status": "error", "error": "cancelled before it finished"}
+            )
 
     async def _call_tool(self, call: _Call, batch: Batch) -> Task:
         task, tool, args, deadline = call.task, call.tool, call.args, call.deadline

@@ -274,6 +274,7 @@ def create_llmcompiler(
         make_tool_node(list(tool_map.values()), tool_wrappers),
         max_result_chars=max_result_chars,
         max_argument_chars=max_argument_chars,
+        side_effect_tools=needs_approval,
     )
     planner = make_planner(
         planner_model,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -145,3 +146,13 @@ async def test_every_plan_can_be_reviewed_before_anything_runs(log: ToolLog) -> 
     state = await graph.ainvoke(None, THREAD)
     assert state["messages"][-1].content == "reviewed"
     assert sorted(a["query"] for a in log.args_of("search")) == ["a", "b"]
+
+
+async def test_two_resumes_of_one_approval_arriving_together_send_each_email_once(log: ToolLog) -> None:
+    graph, _ = build(log, FINISH.format(answer="ok"), FINISH.format(answer="ok"))
+    await graph.ainvoke(question(), THREAD)
+    first, second = await asyncio.gather(
+        graph.ainvoke(Command(resume="approve"), THREAD), graph.ainvoke(Command(resume="approve"), THREAD)
+    )
+    assert first["messages"][-1].content == second["messages"][-1].content == "ok"
+    assert sorted(a["to"] for a in log.args_of("send_email")) == ["boss", "team"]  # not twice each
