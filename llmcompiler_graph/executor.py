@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import time
@@ -110,6 +111,19 @@ def runs_in_thread(tool: BaseTool) -> bool:
     if "coroutine" in type(tool).model_fields:  # Tool, StructuredTool: sync unless given a coroutine
         return getattr(tool, "coroutine", None) is None
     return type(tool)._arun is BaseTool._arun
+
+
+def _spare_thread_pool() -> None:
+    """Give the event loop a fresh default thread pool; the abandoned call keeps its old worker.
+
+    LangChain runs sync tools in the loop's default pool. A call abandoned at its timeout
+    goes on holding a worker there; enough of them would leave no worker for any later
+    sync tool of any run. New calls go to the fresh pool; the old one's threads end with
+    their calls.
+    """
+    asyncio.get_running_loop().set_default_executor(
+        concurrent.futures.ThreadPoolExecutor(thread_name_prefix="llmcompiler-tools")
+    )
 
 
 class InFlightCalls:
@@ -407,6 +421,8 @@ class TaskRunner:
                 )
             except TimeoutError:
                 self.in_flight.keep(key, running)
+                if in_thread:
+                    _spare_thread_pool()
                 still = (
                     "; it may still be running, and an identical call will wait for it" if in_thread else ""
                 )

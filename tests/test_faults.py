@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -248,3 +249,31 @@ async def test_with_a_checkpointer_every_task_of_a_big_plan_is_saved_as_it_finis
             writes += 1
             assert len(update["execute_task"]["tasks"]) == 1  # one task per write, none waits for another
     assert writes == 70
+
+
+async def test_hung_sync_tools_do_not_starve_later_runs_of_threads() -> None:
+    release = threading.Event()
+
+    @tool
+    def hang(n: int) -> str:
+        """Never returns in time."""
+        release.wait(10)
+        return "late"
+
+    @tool
+    def quick(n: int) -> str:
+        """Returns at once."""
+        return f"quick {n}"
+
+    try:
+        plan = "\n".join(f"{i}. hang({i})" for i in range(1, 11)) + "\n11. join()"
+        hung = create_llmcompiler(scripted(plan, DONE), [hang], task_timeout=0.2).compile()
+        state = await hung.ainvoke(question())
+        assert all("abandoned" in (t["error"] or "") for t in state["tasks"].values())
+        later = create_llmcompiler(
+            scripted("1. quick(1)\n2. join()", DONE), [quick], task_timeout=2
+        ).compile()
+        state = await later.ainvoke(question())
+        assert state["tasks"][1]["result"] == "quick 1"
+    finally:
+        release.set()
