@@ -151,8 +151,9 @@ def create_llmcompiler(
             `interrupt_after=["planner"]` reviews a plan before anything runs).
             `True` always dispatches eagerly; with a checkpointer in an async run
             (`ainvoke`/`astream`, the LangGraph server) the plan stream and every tool
-            call are saved as they finish, so a resumed run repeats neither (in a sync
-            run they are saved when the planner's step ends). `False` never does.
+            call are saved as they finish, so a resumed run repeats neither (a sync run
+            with a checkpointer starts tasks once the plan is complete instead, so each
+            is still saved as it finishes). `False` never does.
             Results are the same either way.
         max_tasks_per_plan: Most actions one plan may run; later actions are dropped
             (and the planner stops streaming), reported to the joiner. `None`: no limit.

@@ -313,7 +313,11 @@ def make_planner(
         parser = StreamingPlanParser()
         checkpointed = has_checkpointer(config)
         durable = checkpointed and eager is True and not in_sync_run()
-        start_eagerly = eager is True or (eager == "auto" and not checkpointed)
+        # Tools started here are saved as they finish only on the durable path; a sync run
+        # with a checkpointer starts them after the plan instead (each saved as it finishes).
+        start_eagerly = (eager is True and (durable or not checkpointed)) or (
+            eager == "auto" and not checkpointed
+        )
         execution_id = uuid.uuid4().hex if start_eagerly else None
         batch = registry.open(execution_id) if execution_id is not None else None
         if batch is not None:

@@ -201,13 +201,21 @@ async def test_with_a_checkpointer_eager_results_are_those_of_a_run_without_one(
     assert outcomes[0] == outcomes[1]
 
 
-def test_sync_invoke_with_a_checkpointer_dispatches_eagerly_without_saving_mid_plan(log: ToolLog) -> None:
+def test_sync_invoke_with_a_checkpointer_starts_tasks_after_the_plan_so_each_is_saved(log: ToolLog) -> None:
     model = scripted(PLAN, FINISH.format(answer="x"), token_delay=0.01)
     graph = durable(model, [log.search_tool(), explode])
-    events = list(graph.stream(question(), thread(), stream_mode="custom"))
-    kinds = [(e["type"], e.get("idx")) for e in events]
-    assert kinds.index(("task_started", 1)) < kinds.index(("plan_finished", None))
-    assert graph.get_state(thread()).values["messages"][-1].content == "x"
+    saved_by: list[str] = []
+    for mode, item in graph.stream(question(), thread(), stream_mode=["custom", "updates"]):
+        if mode == "updates":
+            saved_by.extend(item)
+            if "execute_task" in item:
+                assert len(item["execute_task"]["tasks"]) == 1  # each outcome saved by its own write
+        elif item["type"] == "task_started":
+            assert "planner" in saved_by  # the plan was saved before any tool ran
+    values = graph.get_state(thread()).values
+    ran = [t for t in values["tasks"].values() if t["started_at"] is not None]
+    assert saved_by.count("execute_task") >= len(ran) >= 3
+    assert values["messages"][-1].content == "x"
 
 
 def test_the_saved_tasks_are_named_as_studio_shows_them() -> None:
