@@ -23,8 +23,6 @@ from __future__ import annotations
 import json
 import operator
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -45,6 +43,7 @@ from llmcompiler_graph import create_llmcompiler
 from llmcompiler_graph.answer_stream import ANSWER_TAG
 from llmcompiler_graph.bench.usage import UsageTracker
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool
+from tests.processes import free_port, stop_process_group
 
 for _module in ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings"):
     pytest.importorskip(_module, reason="llama-cpp-python's server is not installed: ./install.sh test")
@@ -72,18 +71,12 @@ COUNTING = "Count from one to twenty: 1, 2, 3, 4, 5, 6, 7, 8,"
 """A prompt whose greedy reply (`9, 10.` then `Answer: ...`) is known, to test stop sequences."""
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class OpenAICompatibleServer:
     """`python -m llama_cpp.server` over the local GGUF, in its own process group."""
 
     workdir: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -135,18 +128,7 @@ class OpenAICompatibleServer:
         pytest.fail(f"the server did not answer after {timeout:.0f} s\n{self.log()}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=grace)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(self.process)
 
     def log(self, tail: int = 8000) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -13,8 +13,6 @@ import importlib.util
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,7 @@ import pytest
 from llmcompiler_graph import ANSWER_TAG, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE, studio
 from llmcompiler_graph.local_model import INSTALL_HINT, local_model_available
 from llmcompiler_graph.testing import ScriptedChatModel
+from tests.processes import free_port, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH_ID = "llmcompiler"
@@ -154,7 +153,7 @@ class DevServer:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.log_path = workdir / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -217,29 +216,12 @@ class DevServer:
         pytest.fail(f"langgraph dev was not healthy after {timeout:.0f} s\n{self.log()}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        for sig, grace in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                self.process.wait(timeout=grace)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        stop_process_group(self.process)
 
     def log(self, tail: int = 12000) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         text = re.sub(r"\x1b\[[0-9;]*m", "", text)  # the server's log is coloured
         return "--- langgraph dev log (tail) ---\n" + text[-tail:]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
