@@ -30,14 +30,13 @@ from llmcompiler_graph.plan_stream import chunk_text, chunk_usage, returned_noth
 from llmcompiler_graph.planner import current_question
 from llmcompiler_graph.prompts import build_joiner_prompt
 from llmcompiler_graph.state import LLMCompilerState, Task
+from llmcompiler_graph.structured import StructuredAnswer
 
 __all__ = ["PLANNER_NODE", "make_joiner"]
 
 PLANNER_NODE = "planner"
 
 JoinerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, Command[Any]]]
-StructuredAnswer = Callable[[str, str, RunnableConfig], Coroutine[Any, Any, Any]]
-"""Makes the structured response from the question and the answer (`response_format`)."""
 
 
 def _joiner_prompt(state: LLMCompilerState, system_prompt: str) -> list[BaseMessage]:

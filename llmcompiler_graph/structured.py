@@ -11,7 +11,13 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langgraph.constants import TAG_NOSTREAM
 
-__all__ = ["STRUCTURE_PROMPT", "make_structured_answer", "response_schema", "with_instructions"]
+__all__ = [
+    "STRUCTURE_PROMPT",
+    "StructuredAnswer",
+    "make_structured_answer",
+    "response_schema",
+    "with_instructions",
+]
 
 STRUCTURE_PROMPT = (
     "Put the final answer to the user's question into the requested structure. "
@@ -19,6 +25,7 @@ STRUCTURE_PROMPT = (
 )
 
 StructuredAnswer = Callable[[str, str, RunnableConfig], Coroutine[Any, Any, Any]]
+"""Makes the structured response from the question and the answer (`response_format`)."""
 
 
 def with_instructions(system_prompt: str | SystemMessage | None) -> Callable[[str], str]:
