@@ -866,6 +866,9 @@ def finish_answers(question: str, observations: Sequence[tuple[str, str]]) -> li
     elif _ASKS_FOR_NUMBER.match(question) and numbers:
         names = []
         numbers = computed or numbers  # the computed result answers a numeric question
+    elif computed and not _ASKS_FOR_NAME.match(question):
+        names = []
+        numbers = computed  # a question that needed a computation (`What is the combined ...`)
     elif _ASKS_FOR_NAME.match(question):
         numbers = []
         if not re.search(r"\bor\b", question):  # `In which city is X?` is not answered by X

@@ -213,3 +213,12 @@ def test_text_react_gets_the_same_rules_lookups_then_one_math_call_then_finish()
     )
     _, decoder, _ = run([SystemMessage(system), HumanMessage(first)])
     assert decoder.offered[0] == [' search("Mount")\n', ' search("Mount Everest")\n', ' search("Everest")\n']
+
+
+def test_a_computed_result_answers_a_question_that_does_not_start_with_how_much() -> None:
+    looked_up = [
+        ("1. search(query='Danube')", "Danube: The Danube is 2,850 km long."),
+        ("2. search(query='Rhine')", "Rhine: The Rhine is about 1,230 km long."),
+        ("3. math(problem='What is the combined length', context=['$1', '$2'])", "4080"),
+    ]
+    assert finish_answers("What is the combined length of the Danube and the Rhine?", looked_up) == ["4080"]
