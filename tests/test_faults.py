@@ -182,7 +182,7 @@ async def test_a_sync_call_abandoned_at_its_timeout_is_joined_not_repeated_after
     @tool
     def transfer(amount: int) -> str:
         """Moves money (slowly)."""
-        time.sleep(0.6)
+        time.sleep(0.5)  # past the first wait (0.4 s), well within the joined second one
         ledger.append(amount)
         return f"moved {amount}"
 
@@ -192,7 +192,7 @@ async def test_a_sync_call_abandoned_at_its_timeout_is_joined_not_repeated_after
         "3. transfer(100)\n4. join()",
         DONE,
     )
-    graph = create_llmcompiler(model, [transfer], task_timeout=0.3).compile()
+    graph = create_llmcompiler(model, [transfer], task_timeout=0.4).compile()
     state = await graph.ainvoke(question())
     assert "may still be running" in (state["tasks"][1]["error"] or "")
     assert state["tasks"][3]["status"] == "done" and state["tasks"][3]["result"] == "moved 100"
