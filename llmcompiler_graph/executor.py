@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import json
 import time
 from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
@@ -219,6 +220,11 @@ class _Call:
     deadline: float | None
     state: Any
 
+    @functools.cached_property
+    def key(self) -> str | None:
+        """Equal for identical calls (same tool, same resolved arguments); None if the tool opts out."""
+        return call_key(self.tool.name, self.args) if deduplicates(self.tool) else None
+
 
 @dataclass(frozen=True)
 class _Inputs:
@@ -325,26 +331,17 @@ class TaskRunner:
 
     async def _call_once(self, call: _Call, batch: Batch) -> Task:
         """Call the tool, unless an identical call already ran (or is running) in this question."""
-        task, tool, args = call.task, call.tool, call.args
+        task = call.task
         call_id = task.get("tool_call_id")
         if task["tool"] in self.side_effect_tools and call_id:
             return await self._at_most_once(call_id, call, batch)
-        key = call_key(tool.name, args) if deduplicates(tool) else None
+        key = call.key
         if key is None:
             return await self._call_tool(call, batch)
         earlier = batch.earlier_call(key)
         if earlier is not None:
-            record = await asyncio.shield(earlier) if isinstance(earlier, asyncio.Future) else earlier
-            now = time.time()
-            return finished(
-                task,
-                status=record["status"],
-                result=record["result"],
-                error=record["error"],
-                resolved_args=args,
-                started_at=now,
-                finished_at=now,
-                same_as=record["idx"],
+            return _reused(
+                call, await asyncio.shield(earlier) if isinstance(earlier, asyncio.Future) else earlier
             )
         claim = batch.claim_call(key)
         outcome: Task | None = None
@@ -362,18 +359,7 @@ class TaskRunner:
         """
         earlier = self._side_effects.get(call_id)
         if earlier is not None:
-            record = await asyncio.shield(earlier)
-            now = time.time()
-            return finished(
-                call.task,
-                status=record["status"],
-                result=record["result"],
-                error=record["error"],
-                resolved_args=call.args,
-                started_at=now,
-                finished_at=now,
-                same_as=record["idx"],
-            )
+            return _reused(call, await asyncio.shield(earlier))
         claim: asyncio.Future[Task] = asyncio.get_running_loop().create_future()
         self._side_effects[call_id] = claim
         while len(self._side_effects) > 10_000:
@@ -410,7 +396,7 @@ class TaskRunner:
             )
             outcome: dict[str, Any]
             call_id = task.get("tool_call_id") or tool_call_id(None, task["idx"])
-            key = _flight_key(call_id, tool, args)
+            key = _flight_key(call_id, call.key)
             running = self.in_flight.take(key) or asyncio.ensure_future(
                 call_tool(self.tool_node, tool.name, args, call_id, call.config, call.state)
             )
@@ -438,11 +424,24 @@ class TaskRunner:
             return finished(task, resolved_args=args, started_at=started, finished_at=time.time(), **outcome)
 
 
-def _flight_key(call_id: str, tool: BaseTool, args: Mapping[str, Any]) -> str | None:
+def _flight_key(call_id: str, key: str | None) -> str | None:
     """Identical calls of one question share a key (None when the tool opts out or args are odd)."""
-    key = call_key(tool.name, args) if deduplicates(tool) else None
-    question = call_id.rsplit("_", 1)[0]
-    return f"{question}:{key}" if key is not None else None
+    return f"{call_id.rsplit('_', 1)[0]}:{key}" if key is not None else None
+
+
+def _reused(call: _Call, record: Task) -> Task:
+    """The record of a call answered by an identical one that already ran (`same_as`)."""
+    now = time.time()
+    return finished(
+        call.task,
+        status=record["status"],
+        result=record["result"],
+        error=record["error"],
+        resolved_args=call.args,
+        started_at=now,
+        finished_at=now,
+        same_as=record["idx"],
+    )
 
 
 DEDUPLICATE_METADATA_KEY = "llmcompiler_deduplicate"
