@@ -59,17 +59,8 @@ __all__ = ["PlanBuilder", "current_question", "has_checkpointer", "make_planner"
 
 
 def message_text(message: BaseMessage) -> str:
-    """The text of a message or chunk, whatever shape its content has."""
-    content = message.content
-    if isinstance(content, str):
-        return content
-    parts: list[str] = []
-    for block in content:
-        if isinstance(block, str):
-            parts.append(block)
-        elif isinstance(block, Mapping) and block.get("type") == "text":
-            parts.append(str(block.get("text", "")))
-    return "".join(parts)
+    """The text of a message or chunk, whatever shape its content has (its text blocks)."""
+    return message.text
 
 
 def current_question(messages: Sequence[AnyMessage]) -> tuple[int, AnyMessage | None]:
