@@ -17,14 +17,9 @@ from llmcompiler_graph.events import (
     TaskParsedEvent,
     TaskStartedEvent,
 )
-from llmcompiler_graph.graph import (
-    EXECUTE_TASK_NODE,
-    JOINER_NODE,
-    PLANNER_NODE,
-    SCHEDULER_NODE,
-    create_llmcompiler,
-)
+from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.models import NoModelError, resolve_model
+from llmcompiler_graph.nodes import EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.parser import (
     JoinerDecision,
     ParsedCall,

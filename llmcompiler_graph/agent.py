@@ -21,6 +21,7 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, Command
 
 from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.state import LLMCompilerState
 from llmcompiler_graph.tool_calls import ToolExecute, ToolWrapper
 from llmcompiler_graph.toolset import ToolLike
@@ -192,14 +193,6 @@ create_llmcompiler_agent = create_agent
 
 
 def _check_interrupts(*node_lists: list[str] | None) -> None:
-    from llmcompiler_graph.graph import (
-        APPROVE_NODE,
-        EXECUTE_TASK_NODE,
-        JOINER_NODE,
-        PLANNER_NODE,
-        SCHEDULER_NODE,
-    )
-
     nodes = {PLANNER_NODE, SCHEDULER_NODE, EXECUTE_TASK_NODE, JOINER_NODE, APPROVE_NODE}
     renamed = {"model": "planner (or joiner)", "tools": "execute_task"}
     for names in node_lists:

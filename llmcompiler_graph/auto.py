@@ -16,6 +16,7 @@ from typing_extensions import TypedDict
 
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.graph import _Node, create_llmcompiler
+from llmcompiler_graph.nodes import ROUTE_NODE
 from llmcompiler_graph.planner import current_question, message_text
 from llmcompiler_graph.router import Mode, prompted_route, trained_route
 from llmcompiler_graph.sot import create_skeleton_of_thought
@@ -24,7 +25,6 @@ from llmcompiler_graph.toolset import ToolLike
 
 __all__ = ["AutoAgentState", "ROUTE_NODE", "create_auto_agent"]
 
-ROUTE_NODE = "route"
 MODE_NODES: dict[Mode, str] = {
     "direct": "direct_answer",
     "skeleton": "skeleton_of_thought",

@@ -29,6 +29,7 @@ from langchain_core.tools import BaseTool
 from llmcompiler_graph.bench.command import add_bench_commands, run_bench_command, run_report_command
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.models import NoModelError, describe_model, resolve_model
+from llmcompiler_graph.nodes import PLANNER_NODE
 from llmcompiler_graph.parser import to_text
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool, make_wikipedia_search
 
@@ -197,7 +198,7 @@ async def _ask(args: argparse.Namespace, model: LanguageModelLike, out: TextIO) 
             chunk, metadata = payload
             if (
                 printer is not None
-                and metadata.get("langgraph_node") == "planner"
+                and metadata.get("langgraph_node") == PLANNER_NODE
                 and chunk.type == "AIMessageChunk"
             ):
                 printer.plan_token(str(chunk.content))

@@ -32,6 +32,7 @@ from typing_extensions import TypedDict
 
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.graph import _Node
+from llmcompiler_graph.nodes import ASSEMBLE_NODE, DIRECT_NODE, EXPAND_NODE, SKELETON_NODE
 from llmcompiler_graph.planner import current_question, message_text
 from llmcompiler_graph.sot_parser import SkeletonParser
 from llmcompiler_graph.sot_prompts import (
@@ -51,10 +52,6 @@ __all__ = [
     "create_skeleton_of_thought",
 ]
 
-SKELETON_NODE = "skeleton"
-EXPAND_NODE = "expand_point"
-ASSEMBLE_NODE = "assemble"
-DIRECT_NODE = "direct"
 UNCLAIMED_EXPANSION_GRACE_S = 5.0
 
 
