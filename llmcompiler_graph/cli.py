@@ -5,7 +5,9 @@ joiner's decision and the answer: coloured in a terminal, plain text when piped,
 JSON object with `--json`.
 
 `llmcompiler-graph bench` runs the paper's evaluation (resumable JSONL rows) and
-`llmcompiler-graph report` prints its table and saves plots.
+`llmcompiler-graph report` prints its table and saves plots. They are plug-ins: every
+entry point of the `llmcompiler_graph.commands` group (see pyproject.toml) adds a
+subcommand, so the command line never imports the benchmark itself.
 
 Exit codes: 0 answered (bench: at least one question ran or none was left to run); 1 the
 run failed; 2 bad command line or setup (the model's API key unset, its integration package
@@ -20,25 +22,52 @@ import json
 import sys
 import time
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.tools import BaseTool
 
-from llmcompiler_graph.bench.command import add_bench_commands, run_bench_command, run_report_command
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.models import NoModelError, describe_model, resolve_model
 from llmcompiler_graph.nodes import PLANNER_NODE
 from llmcompiler_graph.parser import to_text
-from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool, make_wikipedia_search
+from llmcompiler_graph.tools import build_tools
 
-__all__ = ["EXIT_FAILED", "EXIT_NO_MODEL", "EXIT_OK", "EXIT_USAGE", "build_tools", "main"]
+__all__ = [
+    "COMMANDS_GROUP",
+    "EXIT_FAILED",
+    "EXIT_NO_MODEL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "Subcommand",
+    "build_tools",
+    "main",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
+COMMANDS_GROUP = "llmcompiler_graph.commands"
+"""Entry-point group of subcommand plug-ins; each entry point's name is its subcommand."""
 
-def _parser() -> argparse.ArgumentParser:
+
+class Subcommand(Protocol):
+    """What a `llmcompiler_graph.commands` entry point names (e.g. `bench`, `report`)."""
+
+    def add_parser(self, commands: Any, name: str, /) -> None:
+        """Add the subcommand under `name` to the command line's subparsers."""
+
+    def run(self, args: argparse.Namespace, out: TextIO, model: LanguageModelLike | None, /) -> int:
+        """Run it on the parsed arguments; `model` is the one given to :func:`main`, if any."""
+
+
+def _subcommands() -> dict[str, Subcommand]:
+    """The installed subcommand plug-ins, by name (`ask` is built in and cannot be replaced)."""
+    found = sorted(entry_points(group=COMMANDS_GROUP), key=lambda entry: entry.name)
+    return {entry.name: cast(Subcommand, entry.load()) for entry in found if entry.name != "ask"}
+
+
+def _parser(subcommands: dict[str, Subcommand]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmcompiler-graph", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,21 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object instead of live output")
     ask.add_argument("--plain", action="store_true", help="no colours even in a terminal")
-    add_bench_commands(commands)
+    for name, subcommand in subcommands.items():
+        subcommand.add_parser(commands, name)
     return parser
-
-
-def build_tools(search: str, corpus: Path | None, model: LanguageModelLike) -> list[BaseTool]:
-    """The `search` and `math` tools for the command line's options."""
-    if search == "wikipedia":
-        search_tool = make_wikipedia_search()
-    elif corpus is None:
-        search_tool = LocalSearchIndex.demo().as_tool()
-    elif corpus.is_dir():
-        search_tool = LocalSearchIndex.from_folder(corpus).as_tool()
-    else:
-        search_tool = LocalSearchIndex.from_jsonl(corpus).as_tool()
-    return [search_tool, make_math_tool(model)]
 
 
 _ERASE_LINE = "\r\x1b[K"
@@ -231,15 +248,14 @@ def main(
 ) -> int:
     """Entry point of `llmcompiler-graph`; `model` and `out` let tests and embedders inject their own."""
     stream = out or sys.stdout
+    subcommands = _subcommands()
     try:
-        args = _parser().parse_args(argv)
+        args = _parser(subcommands).parse_args(argv)
     except SystemExit as exit_:
         return int(exit_.code or 0) and EXIT_USAGE
-    if args.command == "report":
-        return run_report_command(args, stream)
+    if args.command in subcommands:
+        return subcommands[args.command].run(args, stream, model)
     try:
-        if args.command == "bench":
-            return run_bench_command(args, stream, model)
         chosen = model if model is not None else resolve_model(args.model)
     except NoModelError as error:
         print(f"llmcompiler-graph: {error}", file=sys.stderr)
@@ -247,7 +263,7 @@ def main(
     except (ValueError, OSError) as error:  # bad combination, model setup (ModelSetupError), bad file
         print(f"llmcompiler-graph: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:  # finished questions are already in the output file
+    except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     try:
         return asyncio.run(_ask(args, chosen, stream))

@@ -29,10 +29,10 @@ from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
 from llmcompiler_graph.auto import create_auto_agent
-from llmcompiler_graph.cli import build_tools
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.models import resolve_model
 from llmcompiler_graph.sot import create_skeleton_of_thought
+from llmcompiler_graph.tools import build_tools
 
 __all__ = [
     "GRAPH_NAME",

@@ -37,8 +37,8 @@ async def test_the_readme_example_answers_238_m_on_the_embedded_model() -> None:
     """The README's example, as `llmcompiler-graph ask` runs it: greedy, so every time."""
     from llmcompiler_graph import create_llmcompiler
     from llmcompiler_graph.bench.scoring import is_correct
-    from llmcompiler_graph.cli import build_tools
     from llmcompiler_graph.local_model import load_local_model
+    from llmcompiler_graph.tools import build_tools
 
     model = load_local_model()
     graph = create_llmcompiler(model, build_tools("local", None, model)).compile()

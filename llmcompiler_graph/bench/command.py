@@ -1,26 +1,57 @@
-"""The `bench` and `report` subcommands of `llmcompiler-graph`."""
+"""The `bench` and `report` subcommands of `llmcompiler-graph`.
+
+The command line finds them through the `llmcompiler_graph.commands` entry points
+(pyproject.toml): the package never imports the benchmark.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.tools import BaseTool
 
-__all__ = ["add_bench_commands", "run_bench_command", "run_report_command"]
+from llmcompiler_graph.tools import build_tools
+
+if TYPE_CHECKING:
+    from llmcompiler_graph.bench.datasets import BenchQuestion
+    from llmcompiler_graph.bench.runner import BenchSettings, SystemRun
+
+__all__ = [
+    "BENCH_COMMAND",
+    "REPORT_COMMAND",
+    "add_bench_commands",
+    "dataset_tools",
+    "run_bench_command",
+    "run_report_command",
+]
+
+EXIT_USAGE, EXIT_NO_MODEL, EXIT_INTERRUPTED = 2, 3, 130
+"""The command line's exit codes for bad setup, no model, and an interrupted run."""
 
 
-def add_bench_commands(commands: Any) -> None:
-    """Add `bench` and `report` to the command line's subparsers."""
+@dataclass(frozen=True)
+class _Subcommand:
+    """A subcommand of `llmcompiler-graph` (a :class:`llmcompiler_graph.cli.Subcommand`)."""
+
+    add_parser: Callable[[Any, str], None]
+    """Adds the subcommand, under the given name, to the command line's subparsers."""
+    run: Callable[[argparse.Namespace, TextIO, LanguageModelLike | None], int]
+    """Runs it on the parsed arguments, the output stream and the injected model (if any)."""
+
+
+def _add_bench_parser(commands: Any, name: str = "bench") -> None:
     from llmcompiler_graph.bench.datasets import DATASETS
     from llmcompiler_graph.bench.runner import SYSTEMS
 
     bench = commands.add_parser(
-        "bench",
+        name,
         help="run a benchmark dataset through a system (resumable JSONL output)",
         description="Run the paper's evaluation. Rows are appended to --out as questions finish; "
         "questions already in the file are skipped, so an interrupted run resumes.",
@@ -46,18 +77,25 @@ def add_bench_commands(commands: Any) -> None:
     bench.add_argument("--prices", type=Path, help='JSON {"model": [input, output]} USD per million tokens')
     bench.add_argument("--retry-errors", action="store_true", help="run again questions that failed before")
     bench.add_argument("--time-scale", type=float, default=1.0, help="replay: multiply every latency")
-    report = commands.add_parser("report", help="print the paper's table and save plots from result files")
+
+
+def _add_report_parser(commands: Any, name: str = "report") -> None:
+    report = commands.add_parser(name, help="print the paper's table and save plots from result files")
     report.add_argument("results", nargs="+", type=Path)
     report.add_argument("--plots", type=Path, default=Path("bench-plots"), help="folder for the PNG plots")
     report.add_argument("--no-plots", action="store_true")
+
+
+def add_bench_commands(commands: Any) -> None:
+    """Add `bench` and `report` to the command line's subparsers."""
+    _add_bench_parser(commands)
+    _add_report_parser(commands)
 
 
 def dataset_tools(
     dataset: str, model: LanguageModelLike, search: str | None, corpus: Path | None
 ) -> list[BaseTool]:
     """The paper's tools per dataset: search everywhere, math for ParallelQA and the demo set."""
-    from llmcompiler_graph.cli import build_tools
-
     chosen = search or ("local" if dataset == "demo" else "wikipedia")
     search_tool, math_tool = build_tools(chosen, corpus, model)
     return [search_tool] if dataset in ("hotpotqa", "movie") else [search_tool, math_tool]
@@ -89,27 +127,52 @@ def _progress_bar(out: TextIO, total: int) -> Any:
 def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageModelLike | None = None) -> int:
     """Run `llmcompiler-graph bench`; returns the exit code.
 
-    2 when the bench extra is missing (before any model is loaded), 1 when every question
-    that ran failed, else 0.
+    2 when the bench extra is missing (before any model is loaded), or on bad options,
+    model setup or files; 3 when no model is available; 1 when every question that ran
+    failed; 130 when interrupted (the finished questions are already in the output file);
+    else 0.
     """
+    from llmcompiler_graph.bench.runner import MissingBenchExtraError, check_bench_dependencies
+    from llmcompiler_graph.models import NoModelError
+
+    try:
+        check_bench_dependencies()
+        settings, questions, run = _bench_setup(args, model)
+        print(
+            f"{args.system} on {args.dataset} ({len(questions)} questions) with {settings.model}; "
+            f"rows go to {args.out}",
+            file=out,
+        )
+        rows = _run_with_progress(settings, run, questions, out)
+        return _report_rows(rows, len(questions), args.out, out)
+    except MissingBenchExtraError as error:
+        return _fail(error, EXIT_USAGE)
+    except NoModelError as error:
+        return _fail(error, EXIT_NO_MODEL)
+    except (ValueError, OSError) as error:  # bad combination, model setup (ModelSetupError), bad file
+        return _fail(error, EXIT_USAGE)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+def _fail(error: Exception, code: int) -> int:
+    print(f"llmcompiler-graph: {error}", file=sys.stderr)
+    return code
+
+
+def _bench_setup(
+    args: argparse.Namespace, model: LanguageModelLike | None
+) -> tuple[BenchSettings, Sequence[BenchQuestion], SystemRun]:
+    """The run's settings, its questions and the system that answers them (the model loaded if needed)."""
     from llmcompiler_graph.bench.datasets import load_dataset
     from llmcompiler_graph.bench.prices import load_prices
     from llmcompiler_graph.bench.runner import (
         BenchSettings,
-        MissingBenchExtraError,
-        check_bench_dependencies,
         make_replay_system,
         make_system,
         replay_questions,
-        run_benchmark,
     )
     from llmcompiler_graph.models import describe_model, resolve_model
-
-    try:
-        check_bench_dependencies()
-    except MissingBenchExtraError as error:
-        print(f"llmcompiler-graph: {error}", file=sys.stderr)
-        return 2
 
     offline = args.model in ("replay", "local") or (args.model is None and model is None)
     settings = BenchSettings(
@@ -127,18 +190,21 @@ def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageMode
     if args.model == "replay":
         questions = replay_questions(args.dataset, args.n)
         run = make_replay_system(args.system, args.dataset, args.n, time_scale=args.time_scale)
-    else:
-        chosen = model if model is not None else resolve_model(args.model)
-        if args.model is None:
-            settings.model = "local" if "local" in describe_model(chosen) else describe_model(chosen)
-        questions = load_dataset(args.dataset, args.n)
-        tools = dataset_tools(args.dataset, chosen, args.search, args.corpus)
-        run = make_system(args.system, args.dataset, chosen, tools, max_replans=args.max_replans)
-    print(
-        f"{args.system} on {args.dataset} ({len(questions)} questions) with {settings.model}; "
-        f"rows go to {args.out}",
-        file=out,
-    )
+        return settings, questions, run
+    chosen = model if model is not None else resolve_model(args.model)
+    if args.model is None:
+        settings.model = "local" if "local" in describe_model(chosen) else describe_model(chosen)
+    questions = load_dataset(args.dataset, args.n)
+    tools = dataset_tools(args.dataset, chosen, args.search, args.corpus)
+    run = make_system(args.system, args.dataset, chosen, tools, max_replans=args.max_replans)
+    return settings, questions, run
+
+
+def _run_with_progress(
+    settings: BenchSettings, run: SystemRun, questions: Sequence[BenchQuestion], out: TextIO
+) -> list[dict[str, Any]]:
+    """Run the questions, printing a line per finished question (under a progress bar in a terminal)."""
+    from llmcompiler_graph.bench.runner import run_benchmark
 
     bar = _progress_bar(out, len(questions)) if out.isatty() else None
 
@@ -156,13 +222,19 @@ def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageMode
     if bar is not None:
         bar.start()
     try:
-        rows = asyncio.run(run_benchmark(settings, run, questions=questions, progress=progress))
+        return asyncio.run(run_benchmark(settings, run, questions=questions, progress=progress))
     finally:
         if bar is not None:
             bar.stop()
-    skipped = len(questions) - len(rows)
+
+
+def _report_rows(rows: list[dict[str, Any]], asked: int, output: Path, out: TextIO) -> int:
+    """Print what ran; 1 when every question that ran failed, else 0."""
     failed = sum(1 for r in rows if r["error"])
-    print(f"ran {len(rows)} questions ({failed} failed), skipped {skipped} already in {args.out}", file=out)
+    print(
+        f"ran {len(rows)} questions ({failed} failed), skipped {asked - len(rows)} already in {output}",
+        file=out,
+    )
     if rows and failed == len(rows):
         print(
             f"llmcompiler-graph: every question failed; first error: {str(rows[0]['error'])[:200]}",
@@ -207,3 +279,9 @@ def run_report_command(args: argparse.Namespace, out: TextIO) -> int:
         for path in save_plots(rows, args.plots):
             print(f"saved {path}", file=out)
     return 0
+
+
+BENCH_COMMAND = _Subcommand(_add_bench_parser, run_bench_command)
+"""`llmcompiler-graph bench` (the `bench` entry point)."""
+REPORT_COMMAND = _Subcommand(_add_report_parser, lambda args, out, model: run_report_command(args, out))
+"""`llmcompiler-graph report` (the `report` entry point)."""
