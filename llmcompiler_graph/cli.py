@@ -218,7 +218,7 @@ async def _ask(args: argparse.Namespace, model: LanguageModelLike, out: TextIO) 
                 and metadata.get("langgraph_node") == PLANNER_NODE
                 and chunk.type == "AIMessageChunk"
             ):
-                printer.plan_token(str(chunk.content))
+                printer.plan_token(chunk.text)
         else:
             final = payload
     answer = str(final["messages"][-1].content)

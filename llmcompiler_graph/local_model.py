@@ -99,7 +99,7 @@ _REPLY_FORMATS = (
 
 
 def _reply_format(messages: Sequence[BaseMessage]) -> _ReplyFormat | None:
-    system = next((str(m.content) for m in messages if m.type == "system"), "")
+    system = next((m.text for m in messages if m.type == "system"), "")
     return next((reply_format for reply_format in _REPLY_FORMATS if reply_format.cue in system), None)
 
 
@@ -139,7 +139,7 @@ def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
     reply_format = _reply_format(messages)
     prefix = reply_format.label if reply_format else ""
     for message in messages:
-        text = message.content if isinstance(message.content, str) else str(message.content)
+        text = message.text
         if message.type == "system":
             parts.append(text.rstrip() + "\n")
         elif message.type == "human":

@@ -1075,10 +1075,6 @@ def _react_call(system: str, human: str) -> LocalCall:
 # ---------------------------------------------------------------------------- dispatch
 
 
-def _text(message: BaseMessage) -> str:
-    return message.content if isinstance(message.content, str) else str(message.content)
-
-
 def prepare_call(messages: Sequence[BaseMessage]) -> LocalCall | None:
     """The local rendering of a call the graph or the benchmark makes, or None when not recognised.
 
@@ -1087,8 +1083,8 @@ def prepare_call(messages: Sequence[BaseMessage]) -> LocalCall | None:
         >>> prepare_call([SystemMessage("Be brief."), HumanMessage("Hi")]) is None
         True
     """
-    system = next((_text(m) for m in messages if m.type == "system"), "")
-    humans = [_text(m) for m in messages if m.type == "human"]
+    system = next((m.text for m in messages if m.type == "system"), "")
+    humans = [m.text for m in messages if m.type == "human"]
     if not humans:
         return None
     if PLANNER_CUE in system:

@@ -313,5 +313,5 @@ async def prompted_route(
 ) -> Mode:
     """The prompted router: the model picks the mode (one short model call)."""
     reply = await model.ainvoke([HumanMessage(ROUTER_PROMPT.replace("{question}", question))], config)
-    text = reply if isinstance(reply, str) else str(reply.content)
+    text = reply if isinstance(reply, str) else reply.text
     return parse_route(text, tools_available=tools_available)

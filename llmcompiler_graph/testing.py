@@ -34,8 +34,10 @@ class ScriptedChatModel(BaseChatModel):
     their own answer). A reply is cut before the first of the call's `stop` sequences,
     as providers do (:attr:`stops` keeps them; `honour_stop=False` plays a model that
     ignores them). With `usage`, every reply reports that token usage, streamed ones in
-    a last, empty chunk (as `ChatOpenAI(stream_usage=True)` does). Streaming yields
-    whitespace-separated tokens, waiting
+    a last, empty chunk (as `ChatOpenAI(stream_usage=True)` does). With
+    `content_blocks=True` replies and chunks carry a list of text blocks
+    (`[{"type": "text", "text": ...}]`, as Anthropic's models answer) instead of a string.
+    Streaming yields whitespace-separated tokens, waiting
     `first_token_delay` before the first and `token_delay` before each other one (on
     the async path; the sync path does not sleep). Every prompt is kept in
     :attr:`prompts` and every streamed token's time in :attr:`token_times`, so a test
@@ -56,6 +58,7 @@ class ScriptedChatModel(BaseChatModel):
     first_token_delay: float = 0.0
     honour_stop: bool = True
     usage: UsageMetadata | None = None
+    content_blocks: bool = False
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _next: int = PrivateAttr(default=0)
     _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
@@ -121,10 +124,13 @@ class ScriptedChatModel(BaseChatModel):
         _, text = self._take(messages, stop)
         return self._result(text)
 
+    def _content(self, text: str) -> str | list[str | dict[str, Any]]:
+        """A reply's or chunk's content: the text, or one text block (`index` merges the chunks')."""
+        return [{"type": "text", "text": text, "index": 0}] if self.content_blocks else text
+
     def _result(self, text: str) -> ChatResult:
-        return ChatResult(
-            generations=[ChatGeneration(message=AIMessage(content=text, usage_metadata=self.usage))]
-        )
+        message = AIMessage(content=self._content(text), usage_metadata=self.usage)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _usage_chunk(self) -> list[ChatGenerationChunk]:
         """The last, empty chunk that carries the usage (none without `usage`)."""
@@ -155,7 +161,7 @@ class ScriptedChatModel(BaseChatModel):
         call, text = self._take(messages, stop)
         for token in _TOKEN.findall(text) or [""]:
             self._token_times.append((call, time.time()))
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=self._content(token)))
             if run_manager is not None:
                 run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk
@@ -174,7 +180,7 @@ class ScriptedChatModel(BaseChatModel):
             if delay:
                 await asyncio.sleep(delay)
             self._token_times.append((call, time.time()))
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=token))
+            chunk = ChatGenerationChunk(message=AIMessageChunk(content=self._content(token)))
             if run_manager is not None:
                 await run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk

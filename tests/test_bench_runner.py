@@ -163,6 +163,14 @@ async def test_react_on_a_tool_calling_model_uses_reported_token_usage(tmp_path:
     assert row["input_tokens"] == sum(r.prompt_tokens for r in model.records)
 
 
+async def test_react_answers_with_the_text_of_a_final_reply_made_of_content_blocks() -> None:
+    model = ScriptedChatModel(responses=["Mount Everest"], content_blocks=True)  # as Anthropic's models reply
+    assert supports_tool_calling(model)
+    run = make_system("react", "demo", model, [LocalSearchIndex.demo().as_tool(sentences=1)])
+    outcome = await run(BenchQuestion("demo", "q", "Which is higher, Everest or K2?", "Mount Everest"), [])
+    assert outcome["answer"] == "Mount Everest"
+
+
 async def test_a_model_without_tool_calling_runs_react_as_text_and_cannot_run_parallel_fc() -> None:
     model = TextOnlyModel(responses=["Thought: sure.\nAction: Finish(8849)"])
     assert not supports_tool_calling(model)

@@ -38,6 +38,19 @@ def test_ask_streams_the_plan_tasks_decision_and_answer_as_plain_text_when_piped
     assert "\x1b[" not in text
 
 
+def test_a_plan_streamed_as_content_blocks_is_shown_as_its_text() -> None:
+    blocks = ScriptedChatModel(
+        responses=[PLAN, "Expression: 8849 - 8611", "Thought: known.\nAction: Finish(Everest, by 238 m)"],
+        content_blocks=True,  # as Anthropic's models stream
+    )
+    out = io.StringIO()
+    assert main(["ask", "How much taller is Everest than K2?"], model=blocks, out=out) == EXIT_OK
+    text = out.getvalue()
+    assert 'Plan (streaming):\n1. search("Mount Everest")\n2. search("K2")\n' in text
+    assert "'type'" not in text
+    assert text.rstrip().endswith("Answer: Everest, by 238 m")
+
+
 THOUGHT = "Thought: the math task finishes while this long line is still streaming, word by word."
 SLOW_PLAN = PLAN.replace("4. join()", f"{THOUGHT}\n4. join()")
 

@@ -26,6 +26,17 @@ def test_chat_is_rendered_as_question_turns_and_the_joiner_is_primed_with_though
     assert prompt.endswith("Question: Hi\nAnswer: Hello\nQuestion: K2?\nThought:")
 
 
+def test_messages_made_of_content_blocks_are_rendered_as_their_text() -> None:
+    def blocks(text: str) -> list[str | dict[str, Any]]:
+        return [{"type": "text", "text": text}]
+
+    prompt, prefix = render_prompt(
+        [SystemMessage(blocks(JOINER_SYSTEM_PROMPT)), HumanMessage(blocks("Hi")), AIMessage(blocks("Hello"))]
+    )
+    assert prefix == "Thought:"  # the joiner's system prompt was recognised
+    assert prompt.endswith("Question: Hi\nAnswer: Hello\nThought:")
+
+
 requires_local_model = pytest.mark.skipif(
     not __import__("llmcompiler_graph.local_model", fromlist=["x"]).local_model_available(),
     reason="the local model (llama-cpp-python and the Gemma 3 270M package) is not installed",

@@ -78,6 +78,16 @@ def test_the_graphs_prompts_are_recognised_and_the_fixed_part_comes_first() -> N
     assert prepare_call([SystemMessage("Be brief."), HumanMessage("Hi")]) is None
 
 
+def test_prompts_made_of_content_blocks_are_recognised_by_their_text() -> None:
+    def blocks(text: str) -> list[str | dict[str, Any]]:
+        return [{"type": "text", "text": text}]
+
+    human = HumanMessage(blocks("Problem: 2 + 2\nContext:\n(none)"))
+    call = prepare_call([SystemMessage(blocks(MATH_SYSTEM_PROMPT)), human])
+    assert call is not None and call.kind == "math"
+    assert call.suffix == "\nProblem: 2 + 2\n"
+
+
 def test_tools_are_read_from_the_planner_prompt_not_from_its_examples() -> None:
     tools = parse_tool_signatures(PLANNER)
     assert [(t.name, t.is_lookup, t.takes_results) for t in tools] == [

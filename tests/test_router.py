@@ -191,6 +191,11 @@ async def test_the_prompted_router_asks_the_model_with_the_question() -> None:
     assert str(model.prompts[0][-1].content).endswith("Question: Why do people enjoy horror films? ->")
 
 
+async def test_the_prompted_router_reads_a_reply_made_of_content_blocks() -> None:
+    model = ScriptedChatModel(responses=[" skeleton"], content_blocks=True)  # as Anthropic's models reply
+    assert await prompted_route(model, "Why do people enjoy horror films?") == "skeleton"
+
+
 def by_role(messages: Sequence[BaseMessage]) -> str:
     """Plays every role of the auto agent's model from the prompt it gets."""
     prompt = "\n".join(str(m.content) for m in messages)

@@ -51,3 +51,12 @@ async def test_text_react_stops_after_max_steps_with_the_last_reply_as_the_answe
     model = ScriptedChatModel(responses=['Action: math("1 + 1")'] * 2 + ["Thought: still unsure"])
     result = await run_text_react(model, [make_math_tool()], "?", max_steps=2)
     assert (result.finished, result.tool_calls, result.answer) == (False, ["math", "math"], "still unsure")
+
+
+async def test_text_react_reads_replies_made_of_content_blocks() -> None:
+    model = ScriptedChatModel(
+        responses=['Thought: compute.\nAction: math("2 + 2")', "Thought: done.\nAction: Finish(4)"],
+        content_blocks=True,
+    )
+    result = await run_text_react(model, [make_math_tool()], "What is 2 + 2?")
+    assert (result.finished, result.tool_calls, result.answer) == (True, ["math"], "4")

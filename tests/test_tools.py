@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from llmcompiler_graph.testing import ScriptedChatModel
 from llmcompiler_graph.tools import (
     LocalSearchIndex,
     MathError,
@@ -65,6 +66,12 @@ async def test_math_tool_has_the_model_translate_word_problems_with_units() -> N
     sent = "\n".join(str(m.content) for m in model.prompts[0])
     assert "- 8,849 m" in sent
     assert "how much taller" in sent
+
+
+async def test_math_tool_reads_a_translation_made_of_content_blocks() -> None:
+    model = ScriptedChatModel(responses=["Expression: 8849 - 8611"], content_blocks=True)
+    result = await make_math_tool(model).ainvoke({"problem": "how much taller is $1 than $2"})
+    assert result == "238"
 
 
 async def test_bad_expression_from_the_model_is_an_observation_in_a_run() -> None:

@@ -218,7 +218,7 @@ def make_system(
         messages = state["messages"]
         first_turn = next((m for m in messages if isinstance(m, AIMessage)), None)
         return {
-            "answer": str(messages[-1].content),
+            "answer": messages[-1].text,
             "tool_calls": sum(isinstance(m, ToolMessage) for m in messages),
             "width": len(first_turn.tool_calls) if first_turn is not None else 0,
             "replans": 0,

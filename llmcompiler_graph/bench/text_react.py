@@ -118,7 +118,7 @@ async def run_text_react(
         prompt = "\n".join([f"Question: {question}", *scratchpad])
         reply = await model.ainvoke([SystemMessage(system), HumanMessage(prompt)])
         result.llm_calls += 1
-        text = reply if isinstance(reply, str) else str(reply.content)
+        text = reply if isinstance(reply, str) else reply.text
         action = _parse_action(text)
         if isinstance(action, str) or step == max_steps:
             result.answer = action if isinstance(action, str) else parse_joiner_output(text).content

@@ -72,7 +72,7 @@ def make_math_tool(model: LanguageModelLike | None = None, *, name: str = "math"
         reply = await model.ainvoke(
             [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(f"Problem: {problem}\nContext:\n{lines}")]
         )
-        text = reply if isinstance(reply, str) else str(reply.content)
+        text = reply if isinstance(reply, str) else reply.text
         expression = extract_expression(text)
         try:
             return format_number(evaluate(expression))
