@@ -7,9 +7,11 @@ the moment its line is complete. Every point is expanded by its own `expand_poin
 skeleton with fewer than `min_points` points falls back to a `direct` answer.
 
 With `eager_expansion=True` a point's expansion starts while the skeleton is still
-streaming. What that costs: the expansion is prompted with the skeleton *so far* (the
-points before it and itself), not the whole skeleton, so it may cover ground a later
-point covers.
+streaming. The `skeleton` node starts it and owns it until its result is recorded: it
+waits for the expansions it started, returns their results in its own update and goes on
+to `assemble` (their tokens are still tagged `expand_point` and `sot_point`). What that
+costs: the expansion is prompted with the skeleton *so far* (the points before it and
+itself), not the whole skeleton, so it may cover ground a later point covers.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Annotated, Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
@@ -52,8 +53,6 @@ __all__ = [
     "create_skeleton_of_thought",
 ]
 
-UNCLAIMED_EXPANSION_GRACE_S = 5.0
-
 
 def _merge(left: dict[int, str] | None, right: dict[int, str] | None) -> dict[int, str]:
     return {**(left or {}), **(right or {})}
@@ -78,41 +77,12 @@ class PointDispatch(TypedDict):
 
     index: int
     points: list[str]
-    """The skeleton the expansion is prompted with (so far, with eager expansion)."""
+    """The skeleton the expansion is prompted with."""
     question: str
-    execution_id: str | None
-    """Set when the expansion already started during the skeleton's stream."""
 
 
-class _EagerExpansions:
-    """Expansions started during a skeleton's stream, until their point nodes collect them.
-
-    Owned by one graph builder (never module-level); keyed by a fresh id per skeleton.
-    """
-
-    def __init__(self) -> None:
-        self._runs: dict[str, dict[int, asyncio.Task[str]]] = {}
-
-    def start(self, execution_id: str, index: int, expansion: Awaitable[str]) -> None:
-        self._runs.setdefault(execution_id, {})[index] = asyncio.ensure_future(expansion)
-
-    def claim(self, execution_id: str, index: int) -> asyncio.Task[str] | None:
-        run = self._runs.get(execution_id, {})
-        task = run.pop(index, None)
-        if not run:
-            self._runs.pop(execution_id, None)
-        return task
-
-    def discard(self, execution_id: str) -> None:
-        for task in self._runs.pop(execution_id, {}).values():
-            task.cancel()
-
-    def expect_claims(self, execution_id: str) -> None:
-        """Cancel what is not collected in time (the run was cancelled between the steps)."""
-        asyncio.get_running_loop().call_later(UNCLAIMED_EXPANSION_GRACE_S, self.discard, execution_id)
-
-    def __len__(self) -> int:
-        return sum(len(run) for run in self._runs.values())
+_Expand = Callable[[str, list[str], int, RunnableConfig], Awaitable[str]]
+"""Expands point `index` of a skeleton (`question, points, index, config`) into its text."""
 
 
 def _text(chunk: BaseMessage | str) -> str:
@@ -136,6 +106,152 @@ def _clean_expansion(text: str, point: str) -> str:
     for marker in ("\nPoint ", "\nQuestion:", "\nExample:", "\n\n"):
         text = text.split(marker, 1)[0]
     return _NEXT_ITEM.split(text, maxsplit=1)[0].strip()
+
+
+def _latest_question(state: SkeletonState) -> str:
+    _, question_message = current_question(state.get("messages", []))
+    return message_text(question_message) if question_message is not None else ""
+
+
+def _make_expand(model: LanguageModelLike, template: str) -> _Expand:
+    """Expansions stream tagged as their point's node (`langgraph_node`, `sot_point`), wherever they run."""
+
+    async def expand(question: str, points: list[str], index: int, config: RunnableConfig) -> str:
+        prompt = build_expand_prompt(question, points, index, template=template)
+        point_config = merge_configs(
+            config, {"metadata": {"langgraph_node": EXPAND_NODE, "sot_point": index}}
+        )
+        pieces = [_text(chunk) async for chunk in model.astream([HumanMessage(prompt)], point_config)]
+        return _clean_expansion("".join(pieces), points[index - 1])
+
+    return expand
+
+
+async def _recorded(index: int, expansion: Awaitable[str]) -> dict[str, Any]:
+    """Run one point's expansion: the state update that records its text or why it failed."""
+    started = time.time()
+    try:
+        text = await expansion
+    except Exception as error:  # one point failing leaves the others' answer intact
+        message = f"{type(error).__name__}: {error}"
+        emit({"type": "point_expanded", "index": index, "error": message,
+              "duration": time.time() - started, "time": time.time()})  # fmt: skip
+        return {"point_errors": {index: message}}
+    emit({"type": "point_expanded", "index": index, "error": None,
+          "duration": time.time() - started, "time": time.time()})  # fmt: skip
+    return {"expansions": {index: text}}
+
+
+async def _stop(running: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel the expansions and wait until they have stopped."""
+    tasks = list(running)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _make_skeleton(
+    model: LanguageModelLike,
+    expand: _Expand,
+    *,
+    max_points: int,
+    min_points: int,
+    eager_expansion: bool,
+    template: str,
+) -> Callable[[SkeletonState, RunnableConfig], Coroutine[Any, Any, Command[Any]]]:
+    """The `skeleton` node: streams and parses the skeleton, then sends each point to be expanded.
+
+    With eager expansion the node starts each point's expansion as soon as the point is
+    parsed and owns it to the end: it waits for every expansion it started and records
+    their results in its own update (or cancels them when it fails or falls back to a
+    direct answer). Only points it did not start are sent to `expand_point`.
+    """
+
+    async def skeleton(state: SkeletonState, config: RunnableConfig) -> Command[Any]:
+        question = _latest_question(state)
+        parser = SkeletonParser(max_points)
+        running: dict[int, asyncio.Task[dict[str, Any]]] = {}
+
+        def take(new_points: list[str]) -> None:
+            first = len(parser.points) - len(new_points) + 1
+            for index, point in enumerate(new_points, first):
+                emit({"type": "skeleton_point", "index": index, "point": point, "time": time.time()})
+                if eager_expansion:
+                    expansion = expand(question, list(parser.points[:index]), index, config)
+                    running[index] = asyncio.ensure_future(_recorded(index, expansion))
+
+        prompt = [HumanMessage(build_skeleton_prompt(question, template=template))]
+        try:
+            async for chunk in model.astream(prompt, config):
+                take(parser.feed(_text(chunk)))
+                if parser.ended:
+                    break
+            take(parser.finish())
+            points = parser.points
+            fallback = len(points) < min_points
+            emit({"type": "skeleton_finished", "points": points, "fallback": fallback, "time": time.time()})
+            if fallback:
+                await _stop(running.values())
+                return Command(goto=DIRECT_NODE, update={"mode": "direct", "points": points})
+            recorded = await asyncio.gather(*running.values())
+        except BaseException:
+            await _stop(running.values())
+            raise
+        return _send_points(question, points, recorded, started=set(running))
+
+    return skeleton
+
+
+def _send_points(
+    question: str, points: list[str], recorded: list[dict[str, Any]], started: set[int]
+) -> Command[Any]:
+    """The skeleton's update (with the expansions it ran itself); a `Send` per point it did not start."""
+    update: dict[str, Any] = {"mode": "skeleton", "points": points}
+    for key in ("expansions", "point_errors"):
+        update[key] = Overwrite(
+            {index: text for result in recorded for index, text in result.get(key, {}).items()}
+        )
+    sends = [
+        Send(EXPAND_NODE, PointDispatch(index=index, points=points, question=question))
+        for index in range(1, len(points) + 1)
+        if index not in started
+    ]
+    return Command(goto=sends or ASSEMBLE_NODE, update=update)
+
+
+def _make_expand_point(
+    expand: _Expand,
+) -> Callable[[PointDispatch, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]:
+    """The `expand_point` node: expands the one point it was sent."""
+
+    async def expand_point(dispatch: PointDispatch, config: RunnableConfig) -> dict[str, Any]:
+        index = dispatch["index"]
+        return await _recorded(index, expand(dispatch["question"], dispatch["points"], index, config))
+
+    return expand_point
+
+
+async def _assemble(state: SkeletonState, config: RunnableConfig) -> dict[str, Any]:
+    """The `assemble` node: every point with its expansion, in point order (a failed one keeps its title)."""
+    expansions = state.get("expansions", {})
+    lines = []
+    for index, point in enumerate(state.get("points", []), 1):
+        text = expansions.get(index)
+        lines.append(f"{index}. {point}: {text}" if text else f"{index}. {point}")
+    return {"messages": [AIMessage(content="\n".join(lines))]}
+
+
+def _make_direct(
+    model: LanguageModelLike, prompt: str
+) -> Callable[[SkeletonState, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]:
+    """The `direct` node: answers in one call when the skeleton had too few points."""
+
+    async def direct(state: SkeletonState, config: RunnableConfig) -> dict[str, Any]:
+        reply = await model.ainvoke([SystemMessage(prompt), *state.get("messages", [])], config)
+        text = reply if isinstance(reply, str) else message_text(reply)
+        return {"messages": [AIMessage(content=text)], "mode": "direct"}
+
+    return direct
 
 
 def create_skeleton_of_thought(
@@ -178,108 +294,24 @@ def create_skeleton_of_thought(
     if not 1 <= min_points <= max_points:
         msg = f"need 1 <= min_points <= max_points, got min_points={min_points}, max_points={max_points}"
         raise ValueError(msg)
-    eager = _EagerExpansions()
-
-    async def expand(question: str, points: list[str], index: int, config: RunnableConfig) -> str:
-        prompt = build_expand_prompt(question, points, index, template=expand_prompt)
-        point_config = merge_configs(
-            config, {"metadata": {"langgraph_node": EXPAND_NODE, "sot_point": index}}
-        )
-        pieces = [_text(chunk) async for chunk in model.astream([HumanMessage(prompt)], point_config)]
-        return _clean_expansion("".join(pieces), points[index - 1])
-
-    async def skeleton(state: SkeletonState, config: RunnableConfig) -> Command[Any]:
-        _, question_message = current_question(state.get("messages", []))
-        question = message_text(question_message) if question_message is not None else ""
-        parser = SkeletonParser(max_points)
-        execution_id = uuid.uuid4().hex if eager_expansion else None
-
-        def take(new_points: list[str]) -> None:
-            first = len(parser.points) - len(new_points) + 1
-            for index, point in enumerate(new_points, first):
-                emit({"type": "skeleton_point", "index": index, "point": point, "time": time.time()})
-                if execution_id is not None:
-                    eager.start(
-                        execution_id, index, expand(question, list(parser.points[:index]), index, config)
-                    )
-
-        prompt = [HumanMessage(build_skeleton_prompt(question, template=skeleton_prompt))]
-        try:
-            async for chunk in model.astream(prompt, config):
-                take(parser.feed(_text(chunk)))
-                if parser.ended:
-                    break
-            take(parser.finish())
-        except BaseException:
-            if execution_id is not None:
-                eager.discard(execution_id)
-            raise
-        points = parser.points
-        fallback = len(points) < min_points
-        emit({"type": "skeleton_finished", "points": points, "fallback": fallback, "time": time.time()})
-        if fallback:
-            if execution_id is not None:
-                eager.discard(execution_id)
-            return Command(goto=DIRECT_NODE, update={"mode": "direct", "points": points})
-        if execution_id is not None:
-            eager.expect_claims(execution_id)
-        sends = [
-            Send(
-                EXPAND_NODE,
-                PointDispatch(
-                    index=index,
-                    points=points[:index] if eager_expansion else points,
-                    question=question,
-                    execution_id=execution_id,
-                ),
-            )
-            for index in range(1, len(points) + 1)
-        ]
-        update = {
-            "mode": "skeleton",
-            "points": points,
-            "expansions": Overwrite({}),
-            "point_errors": Overwrite({}),
-        }
-        return Command(goto=sends, update=update)
-
-    async def expand_point(dispatch: PointDispatch, config: RunnableConfig) -> dict[str, Any]:
-        index, started = dispatch["index"], time.time()
-        execution_id = dispatch["execution_id"]
-        running = eager.claim(execution_id, index) if execution_id is not None else None
-        try:
-            text = (
-                await running
-                if running is not None
-                else await expand(dispatch["question"], dispatch["points"], index, config)
-            )
-        except Exception as error:  # one point failing leaves the others' answer intact
-            message = f"{type(error).__name__}: {error}"
-            emit({"type": "point_expanded", "index": index, "error": message,
-                  "duration": time.time() - started, "time": time.time()})  # fmt: skip
-            return {"point_errors": {index: message}}
-        emit({"type": "point_expanded", "index": index, "error": None,
-              "duration": time.time() - started, "time": time.time()})  # fmt: skip
-        return {"expansions": {index: text}}
-
-    async def assemble(state: SkeletonState, config: RunnableConfig) -> dict[str, Any]:
-        expansions = state.get("expansions", {})
-        lines = []
-        for index, point in enumerate(state.get("points", []), 1):
-            text = expansions.get(index)
-            lines.append(f"{index}. {point}: {text}" if text else f"{index}. {point}")
-        return {"messages": [AIMessage(content="\n".join(lines))]}
-
-    async def direct(state: SkeletonState, config: RunnableConfig) -> dict[str, Any]:
-        reply = await model.ainvoke([SystemMessage(direct_prompt), *state.get("messages", [])], config)
-        text = reply if isinstance(reply, str) else message_text(reply)
-        return {"messages": [AIMessage(content=text)], "mode": "direct"}
-
+    expand = _make_expand(model, expand_prompt)
+    skeleton = _make_skeleton(
+        model,
+        expand,
+        max_points=max_points,
+        min_points=min_points,
+        eager_expansion=eager_expansion,
+        template=skeleton_prompt,
+    )
+    # With eager expansion the skeleton expands every point itself and goes on to `assemble`.
+    after_skeleton = (
+        (EXPAND_NODE, ASSEMBLE_NODE, DIRECT_NODE) if eager_expansion else (EXPAND_NODE, DIRECT_NODE)
+    )
     builder: StateGraph[Any] = StateGraph(SkeletonState)
-    builder.add_node(SKELETON_NODE, _Node(SKELETON_NODE, skeleton), destinations=(EXPAND_NODE, DIRECT_NODE))
-    builder.add_node(EXPAND_NODE, _Node(EXPAND_NODE, expand_point))
-    builder.add_node(ASSEMBLE_NODE, _Node(ASSEMBLE_NODE, assemble))
-    builder.add_node(DIRECT_NODE, _Node(DIRECT_NODE, direct))
+    builder.add_node(SKELETON_NODE, _Node(SKELETON_NODE, skeleton), destinations=after_skeleton)
+    builder.add_node(EXPAND_NODE, _Node(EXPAND_NODE, _make_expand_point(expand)))
+    builder.add_node(ASSEMBLE_NODE, _Node(ASSEMBLE_NODE, _assemble))
+    builder.add_node(DIRECT_NODE, _Node(DIRECT_NODE, _make_direct(model, direct_prompt)))
     builder.add_edge(START, SKELETON_NODE)
     builder.add_edge(EXPAND_NODE, ASSEMBLE_NODE)
     builder.add_edge(ASSEMBLE_NODE, END)

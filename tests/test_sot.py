@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Sequence
@@ -79,8 +80,9 @@ async def test_expansions_run_in_parallel_not_one_after_another() -> None:
     assert expansion_phase < 0.7 * sum(durations)
 
 
-async def test_each_expansion_streams_tokens_tagged_with_its_point() -> None:
-    graph = create_skeleton_of_thought(model()).compile()
+@pytest.mark.parametrize("eager", [False, True])
+async def test_each_expansion_streams_tokens_tagged_with_its_point(eager: bool) -> None:
+    graph = create_skeleton_of_thought(model(), eager_expansion=eager).compile()
     text_by_point: dict[int, str] = {}
     async for chunk, metadata in graph.astream(ask(), stream_mode="messages"):
         if metadata["langgraph_node"] == EXPAND_NODE:
@@ -123,6 +125,52 @@ async def test_eager_expansion_starts_before_the_skeleton_finishes_and_sees_the_
     )
     assert "2. Limit screens" not in first_point_prompt.split("Question: How can I sleep better?")[1]
     assert state["messages"][-1].content.startswith("1. Fixed schedule: Sleep at the same hour.")
+
+
+async def test_with_eager_expansion_the_skeleton_records_the_expansions_it_started() -> None:
+    graph = create_skeleton_of_thought(model(token_delay=0.01), eager_expansion=True).compile()
+    nodes = [node async for update in graph.astream(ask(), stream_mode="updates") for node in update]
+    assert nodes == [SKELETON_NODE, ASSEMBLE_NODE]  # no point was left for an expand_point node
+    state = await graph.ainvoke(ask())
+    assert state["expansions"] == EXPANSIONS
+    assert state["messages"][-1].content.count("\n") == 2
+
+
+async def test_eager_expansions_are_stopped_when_the_skeleton_falls_back_to_a_direct_answer() -> None:
+    scripted = model("1. Just one point\nThat is all I would say here.", token_delay=0.02)
+    state = await create_skeleton_of_thought(scripted, eager_expansion=True).compile().ainvoke(ask())
+    assert state["mode"] == "direct"
+    assert scripted.calls == 3  # the skeleton, the started expansion, the direct answer
+    tokens = len(scripted.token_times)
+    await asyncio.sleep(0.3)
+    assert len(scripted.token_times) == tokens  # nothing is left running
+
+
+async def test_cancelling_a_run_stops_the_expansions_its_skeleton_started() -> None:
+    scripted = model(token_delay=0.02)
+    graph = create_skeleton_of_thought(scripted, eager_expansion=True).compile()
+    run = asyncio.ensure_future(graph.ainvoke(ask()))
+    while scripted.calls < 2:  # the first point's expansion has started
+        await asyncio.sleep(0.005)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    tokens = len(scripted.token_times)
+    await asyncio.sleep(0.3)
+    assert len(scripted.token_times) == tokens
+
+
+async def test_a_point_is_sent_with_its_question_skeleton_and_index_only() -> None:
+    graph = create_skeleton_of_thought(model()).compile()
+    sent = [
+        task["input"]
+        async for task in graph.astream(ask(), stream_mode="tasks")
+        if task["name"] == EXPAND_NODE and "input" in task
+    ]
+    points = ["Fixed schedule", "Limit screens", "Dark room"]
+    assert sorted(sent, key=lambda payload: payload["index"]) == [
+        {"index": index, "points": points, "question": "How can I sleep better?"} for index in (1, 2, 3)
+    ]
 
 
 async def test_without_eager_expansion_every_point_sees_the_whole_skeleton() -> None:
