@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.container import BarContainer
     from matplotlib.figure import Figure
 
 __all__ = ["STATUS_COLORS", "TimelineTask", "plot_task_timeline", "timeline_tasks"]
@@ -171,24 +172,50 @@ def plot_task_timeline(
         3
         >>> fig.savefig("timeline.png")  # doctest: +SKIP
     """
-    from matplotlib.figure import Figure
-
     timeline = _timeline(source)
     tasks = timeline.tasks
+    figure, ax = _figure_and_axes(ax, len(tasks))
+    zero, span = _time_span(timeline, origin)
+    lefts, widths = _bar_extents(tasks, zero, min_width=span * _MIN_BAR_FRACTION)
+    bars = _draw_tasks(ax, tasks, lefts, widths, zero)
+    _draw_dependencies(ax, tasks, bars, lefts)
+    _draw_markers(ax, timeline.markers, zero)
+    ax.set_yticks(list(range(len(tasks))), [f"${task.idx} {task.tool}" for task in tasks])
+    ax.invert_yaxis()  # task 1 on top
+    ax.set_xlim(min(0.0, *lefts) if lefts else 0.0, span * 1.12)
+    ax.set_xlabel("seconds" + (" since the run started" if origin is not None else ""))
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def _figure_and_axes(ax: Axes | None, rows: int) -> tuple[Figure, Axes]:
+    """The given axes and their root figure, or a new figure (without pyplot) sized for `rows` tasks."""
+    from matplotlib.figure import Figure
+
     if ax is None:
-        figure = Figure(figsize=(9.0, 1.2 + 0.45 * max(len(tasks), 1)), layout="constrained")
-        ax = figure.add_subplot()
-    else:
-        parent = ax.figure
-        figure = parent if isinstance(parent, Figure) else parent.figure  # the root of a SubFigure
+        figure = Figure(figsize=(9.0, 1.2 + 0.45 * max(rows, 1)), layout="constrained")
+        return figure, figure.add_subplot()
+    parent = ax.figure
+    return (parent if isinstance(parent, Figure) else parent.figure), ax  # the root of a SubFigure
+
+
+def _time_span(timeline: _Timeline, origin: float | None) -> tuple[float, float]:
+    """The time shown as 0 (`origin`, else the earliest time known) and the seconds from it to the last."""
+    tasks = timeline.tasks
     times = [
         t for task in tasks for t in (task.parsed_at, task.started_at, task.finished_at) if t is not None
     ] + [t for t, _ in timeline.markers]
     zero = origin if origin is not None else min(times, default=0.0)
     end = max([*times, zero + 1e-3])
-    span = end - zero
-    min_width = span * _MIN_BAR_FRACTION
+    return zero, end - zero
 
+
+def _bar_extents(
+    tasks: list[TimelineTask], zero: float, *, min_width: float
+) -> tuple[list[float], list[float]]:
+    """Each task's bar: its start and width, at least `min_width`."""
     lefts: list[float] = []
     widths: list[float] = []
     for task in tasks:
@@ -200,9 +227,15 @@ def plot_task_timeline(
             at = task.finished_at if task.finished_at is not None else zero
             lefts.append(at - zero)
             widths.append(min_width)
-    rows = list(range(len(tasks)))
+    return lefts, widths
+
+
+def _draw_tasks(
+    ax: Axes, tasks: list[TimelineTask], lefts: list[float], widths: list[float], zero: float
+) -> BarContainer:
+    """One bar per task, coloured by status and labelled with its duration; a dot when its line was parsed."""
     bars = ax.barh(
-        rows,
+        list(range(len(tasks))),
         widths,
         left=lefts,
         height=0.5,
@@ -227,7 +260,11 @@ def plot_task_timeline(
         )
         if task.parsed_at is not None:
             ax.plot(task.parsed_at - zero, bar.get_y() + bar.get_height() / 2, "o", ms=3, color="#555555")
+    return bars
 
+
+def _draw_dependencies(ax: Axes, tasks: list[TimelineTask], bars: BarContainer, lefts: list[float]) -> None:
+    """An arrow from the end of each dependency's bar to the start of the task that uses it."""
     row_of = {task.idx: row for row, task in enumerate(tasks)}
     for row, task in enumerate(tasks):
         for dependency in task.dependencies:
@@ -240,7 +277,11 @@ def plot_task_timeline(
                 xytext=(source_bar.get_x() + source_bar.get_width(), row_of[dependency]),
                 arrowprops={"arrowstyle": "->", "color": "#1f4e79", "lw": 1.0, "shrinkA": 0, "shrinkB": 0},
             )
-    for at, label in timeline.markers:
+
+
+def _draw_markers(ax: Axes, markers: list[tuple[float, str]], zero: float) -> None:
+    """A dashed vertical line, labelled, at the end of each plan and at each joiner decision."""
+    for at, label in markers:
         ax.axvline(at - zero, color="#7a7a7a", linestyle="--", linewidth=0.8)
         ax.annotate(
             label,
@@ -253,12 +294,3 @@ def plot_task_timeline(
             fontsize=7,
             color="#555555",
         )
-
-    ax.set_yticks(rows, [f"${task.idx} {task.tool}" for task in tasks])
-    ax.invert_yaxis()  # task 1 on top
-    ax.set_xlim(min(0.0, *lefts) if lefts else 0.0, span * 1.12)
-    ax.set_xlabel("seconds" + (" since the run started" if origin is not None else ""))
-    if title:
-        ax.set_title(title)
-    ax.grid(axis="x", alpha=0.3)
-    return figure
