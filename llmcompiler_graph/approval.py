@@ -21,10 +21,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
-from llmcompiler_graph.executor import finished
+from llmcompiler_graph.nodes import APPROVE_NODE
 from llmcompiler_graph.parser import find_references
-from llmcompiler_graph.planner import has_checkpointer
+from llmcompiler_graph.saved_tasks import has_checkpointer
 from llmcompiler_graph.state import Task
+from llmcompiler_graph.task_records import finished
 
 __all__ = [
     "APPROVE_NODE",
@@ -32,11 +33,9 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalRequestPayload",
     "apply_decision",
-    "held_for_approval",
     "make_approval_node",
 ]
 
-APPROVE_NODE = "approve"
 
 SIDE_EFFECTS_METADATA_KEY = "llmcompiler_side_effects"
 """Set `tool.metadata[SIDE_EFFECTS_METADATA_KEY] = True` to require approval of its calls."""
@@ -60,18 +59,6 @@ class ApprovalRequestPayload(TypedDict):
     instructions: str
     error: NotRequired[str]
     """Why the previous resume value was refused (the same calls are asked about again)."""
-
-
-def held_for_approval(
-    pending: list[Task], needs_approval: Collection[str], approvals: Mapping[int, Approval]
-) -> set[int]:
-    """Ids of pending tasks that must wait: undecided side-effect calls and tasks that use them."""
-    held: set[int] = set()
-    for task in sorted(pending, key=lambda t: t["idx"]):
-        undecided = task["tool"] in needs_approval and task["idx"] not in approvals
-        if undecided or any(d in held for d in task["dependencies"]):
-            held.add(task["idx"])
-    return held
 
 
 def apply_decision(

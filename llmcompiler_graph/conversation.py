@@ -19,7 +19,28 @@ from llmcompiler_graph.references import to_text
 from llmcompiler_graph.state import Task
 from llmcompiler_graph.tool_calls import tool_call_id
 
-__all__ = ["answer_message", "prompt_history", "round_messages", "round_tasks", "total_usage"]
+__all__ = [
+    "answer_message",
+    "current_question",
+    "prompt_history",
+    "round_messages",
+    "round_tasks",
+    "total_usage",
+]
+
+
+def current_question(messages: Sequence[AnyMessage]) -> tuple[int, AnyMessage | None]:
+    """Position and message of the latest human message (the question being answered).
+
+    Example:
+        >>> from langchain_core.messages import AIMessage, HumanMessage
+        >>> current_question([HumanMessage("a"), AIMessage("b"), HumanMessage("c")])[0]
+        2
+    """
+    for position in range(len(messages) - 1, -1, -1):
+        if messages[position].type == "human":
+            return position, messages[position]
+    return len(messages), None
 
 
 def round_tasks(tasks: Mapping[int, Task]) -> list[Task]:

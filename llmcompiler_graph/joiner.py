@@ -19,6 +19,7 @@ from langgraph.types import Command
 from llmcompiler_graph.answer_stream import JOINER_TAG, AnswerStream
 from llmcompiler_graph.conversation import (
     answer_message,
+    current_question,
     prompt_history,
     round_messages,
     round_tasks,
@@ -26,15 +27,13 @@ from llmcompiler_graph.conversation import (
 )
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
+from llmcompiler_graph.nodes import PLANNER_NODE
 from llmcompiler_graph.plan_stream import chunk_text, chunk_usage, returned_nothing
-from llmcompiler_graph.planner import current_question
 from llmcompiler_graph.prompts import build_joiner_prompt
 from llmcompiler_graph.state import LLMCompilerState, Task
 from llmcompiler_graph.structured import StructuredAnswer
 
-__all__ = ["PLANNER_NODE", "make_joiner"]
-
-PLANNER_NODE = "planner"
+__all__ = ["make_joiner"]
 
 JoinerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, Command[Any]]]
 
@@ -103,6 +102,21 @@ def _returns_directly(tasks: Sequence[Task], return_direct: Collection[str]) -> 
     return any(t["status"] == "done" and t["tool"] in return_direct for t in tasks)
 
 
+def _announce(decision: JoinerDecision, replan: bool, replans: int, *, forced: bool) -> None:
+    """Emit the `joiner_decision` event."""
+    emit(
+        {
+            "type": "joiner_decision",
+            "action": "replan" if replan else "finish",
+            "thought": decision.thought,
+            "content": decision.content,
+            "replans": replans + 1 if replan else replans,
+            "forced": forced,
+            "time": time.time(),
+        }
+    )
+
+
 def make_joiner(
     model: LanguageModelLike,
     max_replans: int,
@@ -151,17 +165,7 @@ def make_joiner(
             raise
         usage = total_usage(state.get("usage"), usage)
         replan = decision.action == "replan" and can_replan
-        emit(
-            {
-                "type": "joiner_decision",
-                "action": "replan" if replan else "finish",
-                "thought": decision.thought,
-                "content": decision.content,
-                "replans": replans + 1 if replan else replans,
-                "forced": decision.action == "replan" and not can_replan,
-                "time": time.time(),
-            }
-        )
+        _announce(decision, replan, replans, forced=decision.action == "replan" and not can_replan)
         if replan:
             answer.cancel()
             feedback = decision.content or decision.thought or "the results were not sufficient"

@@ -1,4 +1,13 @@
-"""The planner node: streams the model's plan and turns each completed line into a task."""
+"""The planner node: streams the model's plan and turns each completed line into a task.
+
+With eager dispatch the planner also starts each task the moment its line is parsed, in
+a :class:`~llmcompiler_graph.task_fetching.TaskFetchingUnit` of its own step, and owns
+it until its record is in the planner's update: tool calls overlap with the rest of the
+plan streaming, and nothing is handed from one step to another. With a checkpointer (in
+an async run) the plan stream and each started call are saved tasks of the step
+(:mod:`llmcompiler_graph.saved_tasks`), so a resumed run repeats neither. Tasks the
+planner does not start (held for approval, not eager) are left pending for the scheduler.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +15,12 @@ import asyncio
 import contextvars
 import functools
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
@@ -21,26 +29,11 @@ from langgraph.constants import TAG_NOSTREAM
 from langgraph.types import Overwrite
 
 from llmcompiler_graph.answer_stream import PLAN_TAG
-from llmcompiler_graph.conversation import prompt_history, total_usage
-from llmcompiler_graph.durable import PlanStreamRecord, run_plan_stream, run_tool, same_call
+from llmcompiler_graph.conversation import current_question, prompt_history, total_usage
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.execution import Batch, BatchRegistry, in_sync_run
-from llmcompiler_graph.executor import (
-    EXECUTE_TASK_NODE,
-    TaskRunner,
-    finished,
-    remember_finished_calls,
-    skipped,
-    task_updates,
-)
-from llmcompiler_graph.parser import (
-    END_OF_PLAN,
-    ParsedCall,
-    PlanEnd,
-    PlanItem,
-    PlanLineError,
-    StreamingPlanParser,
-)
+from llmcompiler_graph.nodes import EXECUTE_TASK_NODE
+from llmcompiler_graph.parser import END_OF_PLAN, PlanItem, StreamingPlanParser
+from llmcompiler_graph.plan_builder import PlanBuilder
 from llmcompiler_graph.plan_stream import (
     ReadOutcome,
     accepts_stop,
@@ -50,444 +43,356 @@ from llmcompiler_graph.plan_stream import (
     stop_kwargs,
 )
 from llmcompiler_graph.prompts import build_replan_prompt
-from llmcompiler_graph.references import find_references, renumber_references
+from llmcompiler_graph.saved_tasks import (
+    PlanStreamRecord,
+    has_checkpointer,
+    run_plan_stream,
+    run_tool,
+    same_call,
+)
 from llmcompiler_graph.state import LLMCompilerState, Task
-from llmcompiler_graph.tool_calls import tool_call_id
-from llmcompiler_graph.toolset import bind_arguments, tool_parameters
+from llmcompiler_graph.sync_bridge import in_sync_run
+from llmcompiler_graph.task_fetching import Gate, TaskFetchingUnit, readiness
+from llmcompiler_graph.task_records import skipped, task_updates, unfinished
+from llmcompiler_graph.task_runner import TaskRunner
 
-__all__ = ["PlanBuilder", "current_question", "has_checkpointer", "make_planner", "message_text"]
+__all__ = ["PlanBuilder", "PlannerSettings", "current_question", "make_planner", "message_text"]
 
 
 def message_text(message: BaseMessage) -> str:
-    """The text of a message or chunk, whatever shape its content has (its text blocks)."""
+    """The text of a message or chunk (`BaseMessage.text`)."""
     return message.text
 
 
-def current_question(messages: Sequence[AnyMessage]) -> tuple[int, AnyMessage | None]:
-    """Position and message of the latest human message (the question being answered)."""
-    for position in range(len(messages) - 1, -1, -1):
-        if messages[position].type == "human":
-            return position, messages[position]
-    return len(messages), None
+PlannerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
+StartMode = Literal["saved", "plain"]
+"""How the planner starts tasks: as saved LangGraph tasks of its step, or as plain asyncio tasks."""
 
 
 @dataclass
-class PlanBuilder:
-    """Validates parsed plan items against the tools and earlier tasks, producing tasks.
+class PlannerSettings:
+    """Everything the planner node is built from (see :func:`make_planner`)."""
 
-    Pure bookkeeping: no I/O. Each :meth:`add` returns the task it created (or `None`),
-    so a caller can publish tasks while the plan is still streaming.
-
-    A replan that numbers its actions from 1 again (the paper's own code does, and so do
-    small models) is renumbered after the last id used: from the first action whose id
-    an earlier plan used, every action of the plan gets the next free id, its references
-    to its own earlier actions follow, and references to ids that exist only in earlier
-    plans keep pointing there. :attr:`renumbered` maps written ids to the ids used, and a
-    note says so.
-    """
-
+    model: LanguageModelLike
     tools: Mapping[str, BaseTool]
-    earlier_tasks: Mapping[int, Task]
-    plan_round: int
-    max_tasks: int | None = None
-    tasks: dict[int, Task] = field(default_factory=dict)
-    issues: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    renumbered: dict[int, int] = field(default_factory=dict)
-    joined: bool = False
-    question_id: str | None = None
+    system_prompt: str
+    replan_template: str
+    runner: TaskRunner
+    eager: bool | Literal["auto"]
+    max_tasks_per_plan: int | None = None
+    max_plan_tokens: int | None = None
+    run_timeout: float | None = None
+    needs_approval: Collection[str] = frozenset()
+    max_concurrency: int | None = None
+    stream_protocol: bool = False
+    stop: list[str] | None = field(default=None)
+    """The plan's end marker as a stop sequence; dropped for good if the provider refuses it."""
 
-    @property
-    def full(self) -> bool:
-        """Whether the plan reached `max_tasks` (later actions are dropped)."""
-        return self.max_tasks is not None and len(self.tasks) >= self.max_tasks
+    def __post_init__(self) -> None:
+        if self.stop is None and accepts_stop(self.model):
+            self.stop = [END_OF_PLAN]
 
-    def add(self, item: PlanItem) -> Task | None:
-        """Turn one plan item into a task, or record why it could not become one."""
-        if isinstance(item, PlanEnd) or not isinstance(item, PlanLineError | ParsedCall):
-            return None
-        if isinstance(item, ParsedCall) and item.is_join:
-            self.joined = True
-            return None
-        if self.full:
-            self.note_truncated()
-            return None
-        idx = self._assign_id(item.idx, item.line) if item.idx is not None else None
-        if isinstance(item, PlanLineError):
-            if idx is None:
-                self.issues.append(f"could not parse line {item.line[:200]!r}: {item.message}")
-                return None
-            return self._record(
-                idx, "?", {}, [], None, f"could not parse {item.line[:200]!r}: {item.message}"
-            )
-        if idx is None:
-            return None
-        self.notes.extend(f"action {idx}: {note}" for note in item.notes)
-        return self._task_for(idx, item)
+    def start_mode(self, config: RunnableConfig) -> StartMode | None:
+        """How this run starts tasks while the plan streams; `None`: it does not (not eager).
 
-    def _task_for(self, idx: int, item: ParsedCall) -> Task:
-        """The task for a call at id `idx`: bound to its tool, or an error the joiner reads."""
-        own_earlier = {old: new for old, new in self.renumbered.items() if new != idx}
-        args = renumber_references(item.args, own_earlier)
-        kwargs = renumber_references(item.kwargs, own_earlier)
-        dependencies = sorted(ref for ref in find_references([args, kwargs]) if self._taken(ref))
-        literal = sorted(find_references([args, kwargs]) - set(dependencies))
-        if literal:
-            refs = ", ".join(f"${ref}" for ref in literal)
-            self.notes.append(
-                f"action {idx}: {refs} names no earlier action, so it was kept as text "
-                "(write $$N for a literal $N)"
-            )
-        tool = self.tools.get(item.tool)
-        if tool is None:
-            message = f"unknown tool {item.tool!r}; available tools: {', '.join(self.tools)}"
-            return self._invalid(idx, item, args, kwargs, dependencies, message)
-        if item.unquoted and not kwargs and len(tool_parameters(tool)) == 1:
-            args = (renumber_references(item.arguments.strip(), own_earlier),)
-        try:
-            bound = bind_arguments(tool, args, kwargs)
-        except ValueError as exc:
-            message = f"{exc}; {item.notes[0]}" if item.unquoted else str(exc)
-            return self._invalid(idx, item, args, kwargs, dependencies, message)
-        return self._record(idx, item.tool, bound, dependencies, item.thought, None)
-
-    def _assign_id(self, written: int, line: str) -> int | None:
-        """The id an action gets: as written, or the next free one in a renumbered replan."""
-        if written in self.renumbered:
-            self.issues.append(f"action {written} ({line[:120]}) repeats an id of this plan; it was ignored")
-            return None
-        if not self.renumbered and written not in self.earlier_tasks:
-            if written in self.tasks:
-                self.issues.append(
-                    f"action {written} ({line[:120]}) reuses an id already used by this plan; it was ignored"
-                )
-                return None
-            return written
-        new = 1 + max([*self.earlier_tasks, *self.tasks], default=0)
-        self.renumbered[written] = new
-        self.notes.append(f"action {written} was renumbered {new}: earlier plans already used id {written}")
-        return new
-
-    def _invalid(
-        self,
-        idx: int,
-        item: ParsedCall,
-        args: Sequence[Any],
-        kwargs: Mapping[str, Any],
-        dependencies: list[int],
-        message: str,
-    ) -> Task:
-        """A task that cannot run, keeping what the planner wrote for the joiner to read."""
-        kept: dict[str, Any] = {f"arg{i}": value for i, value in enumerate(args)}
-        kept.update(kwargs)
-        return self._record(idx, item.tool, kept, dependencies, item.thought, message)
-
-    def note_truncated(self) -> None:
-        """Record (once) that actions beyond `max_tasks` were dropped."""
-        message = f"the plan reached max_tasks_per_plan={self.max_tasks}; later actions were not run"
-        if message not in self.issues:
-            self.issues.append(message)
-
-    def close(self) -> list[str]:
-        """Record plan-level problems once the stream has ended; returns all issues."""
-        if not self.tasks:
-            self.issues.append("the plan contained no actions")
-        elif not self.joined:
-            self.issues.append("the plan did not end with join(); the actions it listed were run")
-        return self.issues
-
-    def _taken(self, idx: int) -> bool:
-        return idx in self.tasks or idx in self.earlier_tasks
-
-    def _record(
-        self,
-        idx: int,
-        tool: str,
-        args: dict[str, Any],
-        dependencies: list[int],
-        thought: str | None,
-        error: str | None,
-    ) -> Task:
-        now = time.time()
-        task: Task = {
-            "idx": idx,
-            "tool": tool,
-            "args": args,
-            "dependencies": dependencies,
-            "thought": thought,
-            "plan_round": self.plan_round,
-            "status": "pending" if error is None else "error",
-            "resolved_args": None,
-            "result": None,
-            "error": error,
-            "started_at": None,
-            "finished_at": now if error is not None else None,
-            "tool_call_id": tool_call_id(self.question_id, idx),
-        }
-        self.tasks[idx] = task
-        return task
-
-
-# LangGraph puts the run's checkpointer in the config under this key (read-only use here).
-_CHECKPOINTER_KEY = "__pregel_checkpointer"
-
-
-def has_checkpointer(config: RunnableConfig) -> bool:
-    """Whether the current run saves checkpoints (so finished tool calls can be made durable)."""
-    return config.get("configurable", {}).get(_CHECKPOINTER_KEY) is not None
-
-
-PlannerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]
-
-
-def make_planner(
-    model: LanguageModelLike,
-    tools: Mapping[str, BaseTool],
-    system_prompt: str,
-    replan_template: str,
-    *,
-    runner: TaskRunner,
-    registry: BatchRegistry,
-    eager: bool | Literal["auto"],
-    max_tasks_per_plan: int | None = None,
-    max_plan_tokens: int | None = None,
-    run_timeout: float | None = None,
-    needs_approval: Collection[str] = frozenset(),
-    stream_protocol: bool = False,
-) -> PlannerNode:
-    """Build the planner node: stream a plan, publish tasks as their lines complete.
-
-    With eager dispatch, each task also starts running the moment its line is parsed (in
-    a batch of this planner step that the scheduler then hands to the task nodes), so
-    tool calls overlap with the rest of the plan still streaming. `"auto"` dispatches
-    eagerly unless the run has a checkpointer. With a checkpointer, `True` and an async
-    run, the plan stream and the tool calls run as LangGraph tasks of this step
-    (:mod:`llmcompiler_graph.durable`), saved as they finish, and the planner returns
-    their outcomes itself. The plan's tokens stream on `stream_mode="messages"` (tagged
-    `llmcompiler:plan`) only with `stream_protocol=True`.
-    """
-    tags = [PLAN_TAG] if stream_protocol else [PLAN_TAG, TAG_NOSTREAM]
-    model_config: RunnableConfig = {"tags": tags, "metadata": {"llmcompiler_part": "plan"}}
-    # The plan's end marker as a stop sequence, so providers stop generating there; removed
-    # for this graph if the provider refuses `stop`.
-    stop_sequences: dict[str, list[str]] = {"stop": [END_OF_PLAN]} if accepts_stop(model) else {}
-
-    async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
-        messages = state["messages"]
-        _, question = current_question(messages)
-        question_id = question.id if question is not None else None
-        new_question = question_id is None or question_id != state.get("question_id")
-        earlier: Mapping[int, Task] = {} if new_question else state.get("tasks", {})
-        earlier_issues = [] if new_question else state.get("plan_issues", [])
-        earlier_notes = [] if new_question else state.get("plan_notes", [])
-        plan_round = 1 + max((t["plan_round"] for t in earlier.values()), default=-1)
-        if new_question:
-            deadline = time.time() + run_timeout if run_timeout is not None else None
-        else:
-            deadline = state.get("deadline")
-
-        position, _ = current_question(messages)
-        prompt: list[BaseMessage] = [SystemMessage(system_prompt), *prompt_history(messages[: position + 1])]
-        if not new_question:
-            next_idx = 1 + max(earlier, default=0)
-            feedback = state.get("replan_feedback") or ""
-            prompt.append(
-                HumanMessage(
-                    build_replan_prompt(earlier, earlier_issues, feedback, next_idx, template=replan_template)
-                )
-            )
-
-        builder = PlanBuilder(
-            tools, earlier, plan_round, max_tasks=max_tasks_per_plan, question_id=question_id
-        )
-        tool_state = dict(state) if runner.needs_state else None
-        parser = StreamingPlanParser()
+        `"auto"` is eager without a checkpointer. With one, `True` saves each started call
+        in an async run; a sync run starts tasks once the plan is complete instead, so the
+        scheduler's task nodes save each as it finishes.
+        """
         checkpointed = has_checkpointer(config)
-        durable = checkpointed and eager is True and not in_sync_run()
-        # Tools started here are saved as they finish only on the durable path; a sync run
-        # with a checkpointer starts them after the plan instead (each saved as it finishes).
-        start_eagerly = (eager is True and (durable or not checkpointed)) or (
-            eager == "auto" and not checkpointed
-        )
-        execution_id = uuid.uuid4().hex if start_eagerly else None
-        batch = registry.open(execution_id) if execution_id is not None else None
-        if batch is not None:
-            remember_finished_calls(batch, earlier)
-        planner_context = contextvars.copy_context()
-        settling: list[asyncio.Future[Task]] = []
-        tool_updates: dict[str, Any] = {}
+        if self.eager is False or (self.eager == "auto" and checkpointed):
+            return None
+        if not checkpointed:
+            return "plain"
+        return None if in_sync_run() else "saved"
 
-        held: set[int] = set()
+
+@dataclass(frozen=True)
+class _Question:
+    """What the planner knows about the question it plans for."""
+
+    id: str | None
+    new: bool
+    earlier: Mapping[int, Task]
+    plan_round: int
+    deadline: float | None
+
+
+def _question(state: LLMCompilerState, run_timeout: float | None) -> _Question:
+    _, question = current_question(state["messages"])
+    question_id = question.id if question is not None else None
+    new = question_id is None or question_id != state.get("question_id")
+    earlier: Mapping[int, Task] = {} if new else state.get("tasks", {})
+    plan_round = 1 + max((t["plan_round"] for t in earlier.values()), default=-1)
+    if new:
+        deadline = time.time() + run_timeout if run_timeout is not None else None
+    else:
+        deadline = state.get("deadline")
+    return _Question(question_id, new, earlier, plan_round, deadline)
+
+
+def _prompt(state: LLMCompilerState, question: _Question, settings: PlannerSettings) -> list[BaseMessage]:
+    """The system prompt, the conversation up to the question, and on a replan what ran so far."""
+    messages = state["messages"]
+    position, _ = current_question(messages)
+    prompt: list[BaseMessage] = [
+        SystemMessage(settings.system_prompt),
+        *prompt_history(messages[: position + 1]),
+    ]
+    if not question.new:
+        issues = state.get("plan_issues", [])
+        feedback = state.get("replan_feedback") or ""
+        next_idx = 1 + max(question.earlier, default=0)
+        replan = build_replan_prompt(
+            question.earlier, issues, feedback, next_idx, template=settings.replan_template
+        )
+        prompt.append(HumanMessage(replan))
+    return prompt
+
+
+class _PlanRound:
+    """One planner step: parses the streamed plan into tasks and starts each that may run now."""
+
+    def __init__(
+        self,
+        settings: PlannerSettings,
+        question: _Question,
+        state: LLMCompilerState,
+        config: RunnableConfig,
+    ) -> None:
+        self.settings = settings
+        self.question = question
+        self.builder = PlanBuilder(
+            settings.tools,
+            question.earlier,
+            question.plan_round,
+            max_tasks=settings.max_tasks_per_plan,
+            question_id=question.id,
+        )
+        self.parser = StreamingPlanParser()
+        self.chunks_read = 0
+        self.usage: UsageMetadata | None = None
+        self.mode = settings.start_mode(config)
+        self.unit = TaskFetchingUnit(
+            settings.runner, question.earlier, max_concurrency=settings.max_concurrency
+        )
+        self._gate = Gate(settings.needs_approval, state.get("approvals", {}), question.deadline)
+        self._held: set[int] = set()
+        self._started: set[int] = set()
+        self._state = dict(state) if settings.runner.needs_state else None
+        self._context = contextvars.copy_context()
+        self._runs: list[asyncio.Future[Task | None]] = []
         # Tools started here run inside the planner's step; label their callbacks (and so
         # any model call a tool makes, in stream_mode="messages") as the task node's.
-        task_config = merge_configs(
+        self._task_config = merge_configs(
             config, {"metadata": {"langgraph_node": EXECUTE_TASK_NODE, "llmcompiler_eager": True}}
         )
 
-        async def settle(
-            task: Task, saved: Awaitable[Task | None], run: Callable[[], Awaitable[Task | None]], batch: Batch
-        ) -> Task:
-            record = await saved
-            if not same_call(record, task):  # saved for another plan's task at this position
-                record = await run()
-            final = record if record is not None else finished(task, status="error", error="not run")
-            batch.publish(final)
-            return final
+    def read(self, text: str) -> ReadOutcome:
+        """Parse one streamed chunk; whether to read on."""
+        self.consume(self.parser.feed(text))
+        self.chunks_read += 1
+        if self.parser.done:
+            return "ended"
+        if self.builder.full:
+            return "cut"  # stop paying for tokens the plan will not use
+        limit = self.settings.max_plan_tokens
+        if limit is not None and self.chunks_read >= limit:
+            self.builder.issues.append(f"the plan was cut after max_plan_tokens={limit} streamed tokens")
+            return "cut"
+        return "more"
 
-        def dispatch_now(task: Task, batch: Batch) -> None:
-            if task["status"] != "pending":
-                batch.publish(task)
-                return
-            if task["tool"] in needs_approval or any(d in held for d in task["dependencies"]):
-                held.add(task["idx"])  # waits for approval; the scheduler dispatches it later
-                return
-            failed = next(
-                (earlier[d] for d in task["dependencies"] if d in earlier and earlier[d]["status"] != "done"),
-                None,
+    def consume(self, items: list[PlanItem]) -> None:
+        """Turn parsed items into tasks, announce each, and start those that may run."""
+        for item in items:
+            task = self.builder.add(item)
+            if task is None:
+                continue
+            emit(
+                {
+                    "type": "task_parsed",
+                    "idx": task["idx"],
+                    "planned_idx": getattr(item, "idx", None) or task["idx"],
+                    "tool": task["tool"],
+                    "args": task["args"],
+                    "dependencies": task["dependencies"],
+                    "plan_round": self.question.plan_round,
+                    "error": task["error"],
+                    "time": time.time(),
+                }
             )
-            if failed is not None:
-                builder.tasks[task["idx"]] = record = skipped(task, failed)
-                batch.publish(record)
-                return
-            known = {d: earlier[d]["result"] for d in task["dependencies"] if d in earlier}
-            run = functools.partial(runner.run, task, known, batch, task_config, deadline, tool_state)
-            if durable:
-                # Started in the planner's own context, whichever task parsed the line, so
-                # LangGraph numbers the saved tool runs in plan order.
-                saved = planner_context.run(run_tool, run)
-                settling.append(asyncio.ensure_future(settle(task, saved, run, batch)))
-            else:
-                batch.start(task["idx"], run())
+            if self.mode is not None:
+                self._dispatch(task)
 
-        def consume(items: list[PlanItem]) -> None:
-            for item in items:
-                task = builder.add(item)
-                if task is None:
-                    continue
-                emit(
-                    {
-                        "type": "task_parsed",
-                        "idx": task["idx"],
-                        "planned_idx": getattr(item, "idx", None) or task["idx"],
-                        "tool": task["tool"],
-                        "args": task["args"],
-                        "dependencies": task["dependencies"],
-                        "plan_round": plan_round,
-                        "error": task["error"],
-                        "time": time.time(),
-                    }
-                )
-                if batch is not None:
-                    dispatch_now(task, batch)
+    def _dispatch(self, task: Task) -> None:
+        """Start `task` if it may run now (or once its inputs of this plan are in)."""
+        if task["status"] != "pending":
+            self.unit.publish(task)
+            return
+        records = {**self.question.earlier, **self.builder.tasks}
+        verdict = readiness(task, records, held=self._held, gate=self._gate, now=time.time())
+        if verdict.verdict == "hold":
+            self._held.add(task["idx"])  # waits for approval; the scheduler sends it later
+        elif verdict.failed is not None:
+            self.builder.tasks[task["idx"]] = record = skipped(task, verdict.failed)
+            self.unit.publish(record)
+        elif verdict.verdict == "run" or all(
+            d in self._started for d in task["dependencies"] if records[d]["status"] == "pending"
+        ):
+            self._started.add(task["idx"])
+            self._runs.append(self._start(task))
+        # late, or waiting on an earlier plan's pending task: left to the scheduler
 
-        chunks_read = 0
-        usage: UsageMetadata | None = None
-
-        def read(text: str) -> ReadOutcome:
-            """Parse one streamed chunk; whether to read on."""
-            nonlocal chunks_read
-            consume(parser.feed(text))
-            chunks_read += 1
-            if parser.done:
-                return "ended"
-            if builder.full:
-                return "cut"  # stop paying for tokens the plan will not use
-            if max_plan_tokens is not None and chunks_read >= max_plan_tokens:
-                builder.issues.append(
-                    f"the plan was cut after max_plan_tokens={max_plan_tokens} streamed tokens"
-                )
-                return "cut"
-            return "more"
-
-        async def stream_plan() -> PlanStreamRecord:
-            chunks: list[str] = []
-            stop = stop_sequences.get("stop")
-
-            def on_text(text: str) -> ReadOutcome:
-                chunks.append(text)
-                return read(text)
-
-            def on_chunk(chunk: Any) -> None:
-                nonlocal usage
-                usage = total_usage(usage, chunk_usage(chunk))
-
-            async def stream() -> bool:
-                reply = model.astream(prompt, merge_configs(config, model_config), **stop_kwargs(stop))
-                return await read_plan_stream(reply, on_text, on_chunk)
-
-            try:
-                async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
-                    try:
-                        await stream()
-                    except Exception as exc:
-                        if not chunks and returned_nothing(exc):
-                            builder.issues.append("the model returned no text")
-                            return PlanStreamRecord(chunks=chunks, timed_out=False)
-                        if chunks or stop is None or "stop" not in str(exc).lower():
-                            raise
-                        # The provider refused `stop` (some reasoning models do): plan without it.
-                        stop_sequences.pop("stop", None)
-                        stop = None
-                        await stream()
-            except TimeoutError:
-                return PlanStreamRecord(chunks=chunks, timed_out=True)
-            return PlanStreamRecord(chunks=chunks, timed_out=False)
-
-        try:
-            if durable:
-                streamed = await run_plan_stream(stream_plan)
-                if chunks_read == 0:  # the stream was saved before a crash: read it again
-                    for text in streamed["chunks"]:
-                        if read(text) != "more":
-                            break
-            else:
-                streamed = await stream_plan()
-            if streamed["timed_out"]:
-                builder.issues.append("the run deadline (run_timeout) was reached while the plan streamed")
-            if builder.full and not parser.done:
-                builder.note_truncated()
-            consume(parser.finish())
-            tool_updates = task_updates(await asyncio.gather(*settling))
-            builder.tasks.update(tool_updates.pop("tasks", {}))
-        except BaseException:
-            for pending_settle in settling:
-                pending_settle.cancel()
-            if execution_id is not None:
-                registry.discard(execution_id)
-            raise
-        if durable:
-            registry.discard(execution_id)
-            execution_id = None  # every task started here has finished; nothing to claim
-        elif execution_id is not None:
-            registry.expect_claim(execution_id)
-        issues = builder.close()
-        emit(
-            {
-                "type": "plan_finished",
-                "plan_round": plan_round,
-                "num_tasks": len(builder.tasks),
-                "issues": list(issues),
-                "notes": list(builder.notes),
-                "renumbered": dict(builder.renumbered),
-                "time": time.time(),
-            }
-        )
-        update: dict[str, Any] = {
-            **tool_updates,
-            "plan_issues": [*earlier_issues, *(f"plan {plan_round + 1}: {i}" for i in issues)],
-            "plan_notes": [*earlier_notes, *(f"plan {plan_round + 1}: {n}" for n in builder.notes)],
-            "replan_feedback": None,
-            "question_id": question_id,
-            "execution_id": execution_id,
-            "deadline": deadline,
-            "usage": usage if new_question else total_usage(state.get("usage"), usage),
+    def _start(self, task: Task) -> asyncio.Future[Task | None]:
+        known = {
+            d: self.question.earlier[d]["result"] for d in task["dependencies"] if d in self.question.earlier
         }
-        if new_question:
-            update["tasks"] = Overwrite(builder.tasks)
-            update["replans"] = 0
-            update["approvals"] = Overwrite({})
-        else:
-            update["tasks"] = builder.tasks
-        return update
+        config, deadline, state = self._task_config, self.question.deadline, self._state
+        run = functools.partial(self.unit.run, task, known, config, deadline, state)
+        if self.mode == "plain":
+            return asyncio.ensure_future(run())
+        # Started in the planner's own context, whichever task parsed the line, so
+        # LangGraph numbers the saved tool runs in plan order.
+        saved = self._context.run(run_tool, run)
+        return asyncio.ensure_future(self._settle(task, saved, run))
+
+    async def _settle(
+        self, task: Task, saved: Awaitable[Task | None], run: Callable[[], Awaitable[Task | None]]
+    ) -> Task:
+        record = await saved
+        if not same_call(record, task):  # saved for another plan's task at this position
+            record = await run()
+        final = record if record is not None else unfinished(task)
+        self.unit.publish(final)
+        return final
+
+    async def collect(self) -> dict[str, Any]:
+        """Wait for every task started here; the state update that records them."""
+        try:
+            records = await asyncio.gather(*self._runs)
+        except BaseException:
+            self.cancel()
+            raise
+        updates = task_updates(record for record in records if record is not None)
+        self.builder.tasks.update(updates.pop("tasks", {}))
+        return updates
+
+    def cancel(self) -> None:
+        """Cancel every started task that has not finished (the planner's step is failing)."""
+        for run in self._runs:
+            run.cancel()
+
+
+async def _stream_plan(
+    plan: _PlanRound, prompt: list[BaseMessage], config: RunnableConfig, model_config: RunnableConfig
+) -> PlanStreamRecord:
+    """Stream the plan through `plan`, within the run deadline; what was read."""
+    settings, deadline = plan.settings, plan.question.deadline
+    chunks: list[str] = []
+
+    def on_text(text: str) -> ReadOutcome:
+        chunks.append(text)
+        return plan.read(text)
+
+    def on_chunk(chunk: Any) -> None:
+        plan.usage = total_usage(plan.usage, chunk_usage(chunk))
+
+    async def stream() -> bool:
+        reply = settings.model.astream(
+            prompt, merge_configs(config, model_config), **stop_kwargs(settings.stop)
+        )
+        return await read_plan_stream(reply, on_text, on_chunk)
+
+    try:
+        async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
+            try:
+                await stream()
+            except Exception as exc:
+                if not chunks and returned_nothing(exc):
+                    plan.builder.issues.append("the model returned no text")
+                    return PlanStreamRecord(chunks=chunks, timed_out=False)
+                if chunks or settings.stop is None or "stop" not in str(exc).lower():
+                    raise
+                settings.stop = None  # the provider refused `stop` (some reasoning models do)
+                await stream()
+    except TimeoutError:
+        return PlanStreamRecord(chunks=chunks, timed_out=True)
+    return PlanStreamRecord(chunks=chunks, timed_out=False)
+
+
+async def _read_plan(
+    plan: _PlanRound, prompt: list[BaseMessage], config: RunnableConfig, model_config: RunnableConfig
+) -> None:
+    """Stream (or, resumed, replay) the plan, then record how it ended."""
+    stream = functools.partial(_stream_plan, plan, prompt, config, model_config)
+    if plan.mode == "saved":
+        streamed = await run_plan_stream(stream)
+        if plan.chunks_read == 0:  # the stream was saved before a crash: read it again
+            for text in streamed["chunks"]:
+                if plan.read(text) != "more":
+                    break
+    else:
+        streamed = await stream()
+    if streamed["timed_out"]:
+        plan.builder.issues.append("the run deadline (run_timeout) was reached while the plan streamed")
+    if plan.builder.full and not plan.parser.done:
+        plan.builder.note_truncated()
+    plan.consume(plan.parser.finish())
+
+
+def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, Any]) -> dict[str, Any]:
+    """The planner's state update: the plan's tasks (run ones recorded), issues and notes."""
+    question, builder = plan.question, plan.builder
+    issues = builder.close()
+    emit(
+        {
+            "type": "plan_finished",
+            "plan_round": question.plan_round,
+            "num_tasks": len(builder.tasks),
+            "issues": list(issues),
+            "notes": list(builder.notes),
+            "renumbered": dict(builder.renumbered),
+            "time": time.time(),
+        }
+    )
+    earlier_issues = [] if question.new else state.get("plan_issues", [])
+    earlier_notes = [] if question.new else state.get("plan_notes", [])
+    label = f"plan {question.plan_round + 1}"
+    update: dict[str, Any] = {
+        **tool_updates,
+        "plan_issues": [*earlier_issues, *(f"{label}: {issue}" for issue in issues)],
+        "plan_notes": [*earlier_notes, *(f"{label}: {note}" for note in builder.notes)],
+        "replan_feedback": None,
+        "question_id": question.id,
+        "deadline": question.deadline,
+        "usage": plan.usage if question.new else total_usage(state.get("usage"), plan.usage),
+        "tasks": Overwrite(builder.tasks) if question.new else builder.tasks,
+    }
+    if question.new:
+        update["replans"] = 0
+        update["approvals"] = Overwrite({})
+    return update
+
+
+def make_planner(settings: PlannerSettings) -> PlannerNode:
+    """Build the planner node: stream a plan, publish tasks as their lines complete.
+
+    With eager dispatch (:meth:`PlannerSettings.start_mode`) each task also starts the
+    moment its line is parsed and the planner's update records its outcome. The plan's
+    tokens stream on `stream_mode="messages"` (tagged `llmcompiler:plan`) only with
+    `stream_protocol=True`.
+    """
+    tags = [PLAN_TAG] if settings.stream_protocol else [PLAN_TAG, TAG_NOSTREAM]
+    model_config: RunnableConfig = {"tags": tags, "metadata": {"llmcompiler_part": "plan"}}
+
+    async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
+        question = _question(state, settings.run_timeout)
+        plan = _PlanRound(settings, question, state, config)
+        try:
+            await _read_plan(plan, _prompt(state, question, settings), config, model_config)
+        except BaseException:
+            plan.cancel()
+            raise
+        return _update(plan, state, await plan.collect())
 
     return planner

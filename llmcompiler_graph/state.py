@@ -108,8 +108,6 @@ class LLMCompilerState(TypedDict):
     """The joiner's reason for replanning, read by the next plan; `None` otherwise."""
     question_id: NotRequired[str | None]
     """Id of the human message the current tasks answer; a new one starts a fresh question."""
-    execution_id: NotRequired[str | None]
-    """Id of the batch of tasks currently being executed."""
     approvals: NotRequired[Annotated[dict[int, Literal["approved", "rejected"]], merge_approvals]]
     """Decisions on tasks whose tools have side effects, by task id."""
     usage: NotRequired[UsageMetadata | None]
@@ -125,17 +123,19 @@ class LLMCompilerState(TypedDict):
 class TaskDispatch(TypedDict):
     """What the scheduler sends to the task node (a `Send` payload).
 
-    Normally one task per `Send`; a batch of more than
+    One task per `Send`; without a checkpointer, a step of more than
     :data:`~llmcompiler_graph.scheduler.MAX_SENDS_PER_BATCH` tasks is split into that
     many `Send`s of consecutive tasks.
     """
 
     tasks: list[Task]
-    execution_id: str
-    batch_size: int
-    """How many `Send`s the scheduler made for this batch."""
+    dispatch_key: str
+    """LangGraph's id of the scheduler step that sent it: the task nodes of one step share
+    one :class:`~llmcompiler_graph.task_fetching.TaskFetchingUnit`."""
+    dispatch_size: int
+    """How many `Send`s that scheduler step made."""
     dependency_results: dict[int, Any]
-    """Results of the dependencies that had finished before this batch was dispatched."""
+    """Results of the dependencies that had finished before this step."""
     deadline: float | None
     """Epoch seconds after which tool calls are abandoned (`run_timeout`)."""
     state: NotRequired[Any]

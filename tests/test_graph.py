@@ -13,7 +13,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from llmcompiler_graph import create_llmcompiler
-from llmcompiler_graph.execution import BatchRegistry
+from llmcompiler_graph.task_fetching import Dispatches
 from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
 
 TWO_SEARCHES = '1. search("Everest")\n2. search("K2")\n3. join()<END_OF_PLAN>'
@@ -150,10 +150,18 @@ def test_stream_and_batch_sync_apis(log: ToolLog) -> None:
     assert [o["messages"][-1].content for o in outputs] == ["A", "B"]
 
     model = scripted(TWO_SEARCHES, FINISH.format(answer="streamed"))
-    updates = list(build(model, [log.search_tool()]).stream(question(), stream_mode="updates"))
+    updates = list(build(model, [log.search_tool()], eager=False).stream(question(), stream_mode="updates"))
     nodes = [next(iter(update)) for update in updates]
     assert nodes[0] == "planner"
     assert nodes.count("execute_task") == 2
+    assert updates[-1]["joiner"]["messages"][-1].content == "streamed"
+
+    # Eager: the planner started both tasks while streaming, so its own update records them.
+    model = scripted(TWO_SEARCHES, FINISH.format(answer="streamed"))
+    updates = list(build(model, [log.search_tool()], eager=True).stream(question(), stream_mode="updates"))
+    planned = updates[0]["planner"]["tasks"].value  # Overwrite: a new question starts fresh tasks
+    assert sorted(t["status"] for t in planned.values()) == ["done", "done"]
+    assert "execute_task" not in [next(iter(update)) for update in updates]
     assert updates[-1]["joiner"]["messages"][-1].content == "streamed"
 
 
@@ -274,7 +282,7 @@ async def test_large_batch_is_split_into_bounded_sends_and_every_task_runs_once(
         for i in range(1, count + 1)
     ]
     model = scripted("\n".join(lines) + f"\n{count + 1}. join()", FINISH.format(answer="x"))
-    graph = build(model, [log.search_tool()])
+    graph = build(model, [log.search_tool()], eager=False)  # the scheduler sends them all
     task_node_runs = 0
     final: dict[str, Any] = {}
     async for mode, chunk in graph.astream(question(), stream_mode=["updates", "values"]):
@@ -295,7 +303,7 @@ async def test_large_batch_is_split_into_bounded_sends_and_every_task_runs_once(
 async def test_no_batch_outlives_its_run(log: ToolLog, eager: bool, size: int) -> None:
     plan = "\n".join(f'{i}. search("q{i}")' for i in range(1, size + 1)) + f"\n{size + 1}. join()"
     graph = build(scripted(plan, FINISH.format(answer="x")), [log.search_tool()], eager=eager)
-    registries = [o for o in gc.get_objects() if isinstance(o, BatchRegistry)]
+    registries = [o for o in gc.get_objects() if isinstance(o, Dispatches)]
     await graph.ainvoke(question())
     assert registries
     assert all(len(registry) == 0 for registry in registries)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from langchain_core.tools import BaseTool, StructuredTool
 
 from llmcompiler_graph.parser import ParsedCall, parse_plan
-from llmcompiler_graph.planner import PlanBuilder
+from llmcompiler_graph.plan_builder import PlanBuilder
 
 _AUTHORS_ACTION = re.compile(r"(?:Thought: ([^\n]*)\n)?\n*(\d+)\. (\w+)\((.*)\)(\s*#\w+\n)?")
 _AUTHORS_ID = re.compile(r"\$\{?(\d+)\}?")

@@ -1,4 +1,4 @@
-"""Durable eager dispatch: tool calls started while the plan streams, saved as they finish.
+"""Saved tasks of the planner step: the plan stream and eager tool calls, saved as they finish.
 
 With a checkpointer, the planner runs the model stream and every eagerly started tool call
 as LangGraph tasks (`langgraph.func.task`) of its own step. LangGraph saves a task's
@@ -18,14 +18,28 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
+from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 
+from llmcompiler_graph.nodes import PLAN_STREAM_TASK
 from llmcompiler_graph.state import Task
 
-__all__ = ["PLAN_STREAM_TASK", "PlanStreamRecord", "run_plan_stream", "run_tool", "same_call"]
+__all__ = [
+    "PLAN_STREAM_TASK",
+    "PlanStreamRecord",
+    "has_checkpointer",
+    "run_plan_stream",
+    "run_tool",
+    "same_call",
+]
 
-PLAN_STREAM_TASK = "plan_stream"
-"""Name of the task that streams the plan (it shows under the planner in Studio)."""
+# LangGraph puts the run's checkpointer in the config under this key (read-only use here).
+_CHECKPOINTER_KEY = "__pregel_checkpointer"
+
+
+def has_checkpointer(config: RunnableConfig) -> bool:
+    """Whether the current run saves checkpoints (so finished tool calls can be made durable)."""
+    return config.get("configurable", {}).get(_CHECKPOINTER_KEY) is not None
 
 
 class PlanStreamRecord(TypedDict):
