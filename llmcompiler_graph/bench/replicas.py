@@ -39,11 +39,12 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from llmcompiler_graph.bench import replica_graph
 from llmcompiler_graph.bench.services import ThrowawayPostgres, ThrowawayRedis, process_cpu_seconds
@@ -400,96 +401,175 @@ async def run_replicas(
     )
     started: list[Replica] = []
     try:
-        # The first replica creates the schema; the others start once it is there.
-        started.append(start_replica(0, env, workdir))
-        await wait_healthy(started[0])
-        started.extend(start_replica(i, env, workdir) for i in range(1, replicas))
-        await asyncio.gather(*(wait_healthy(r) for r in started[1:]))
+        await _start_replicas(started, replicas, env, workdir)
         clients = _Clients(started)
-        cpu_before = [r.cpu_seconds() for r in started]
-        services_before = (postgres.cpu_seconds(), redis.cpu_seconds(), time.process_time())
-
-        finished = 0
-        kill_info: dict[str, Any] = {}
-        killer: list[asyncio.Task[None]] = []
-        semaphore = asyncio.Semaphore(50)
-
-        async def one(number: int) -> tuple[int, str, dict[str, Any], float]:
-            nonlocal finished
-            async with semaphore:
-                thread_id, run_id = await _submit(
-                    clients, number, durability=durability, question_on_thread=question_on_thread
-                )
-            run = await _wait_done(clients, number, thread_id, run_id, timeout)
-            ended = time.monotonic()
-            finished += 1
-            if kill_one_after is not None and finished >= kill_one_after and not killer:
-                kill_info["finished"] = finished
-                killer.append(
-                    asyncio.create_task(
-                        _kill_when_busy(started[0], tool_log, database_url, kill_info, clients)
-                    )
-                )
-            return number, thread_id, run, ended
-
-        began = time.monotonic()
-        outcomes = await asyncio.gather(*(one(n) for n in range(runs)))
-        seconds = max(ended for *_, ended in outcomes) - began
-        if killer:
-            await killer[0]
-        cpu_after = [r.cpu_seconds() for r in started]
-        services_after = (postgres.cpu_seconds(), redis.cpu_seconds(), time.process_time())
-
-        statuses = Counter(str(run["status"]) for _, _, run, _ in outcomes)
-        right = 0
-        errors: list[str] = []
-        for number, thread_id, run, _ in outcomes:
-            if run["status"] != "success":
-                errors.append(f"run {number}: {run['status']}")
-                continue
-            state = await clients.call(number, "threads.get_state", thread_id)
-            messages = state["values"]["messages"]
-            asked = [str(m["content"]) for m in messages if m["type"] == "human"]
-            answer = str(messages[-1]["content"])
-            if asked == [replica_graph.question(number)] and answer == replica_graph.expected_answer(number):
-                right += 1  # its own answer, and its question was taken in once
-            else:
-                errors.append(f"run {number}: asked {asked!r}, answered {answer!r}")
-        latencies = [
-            _timestamp(run["updated_at"]) - _timestamp(run["created_at"])
-            for _, _, run, _ in outcomes
-            if run["status"] == "success"
-        ]
-        postgres_cpu, redis_cpu, client_cpu = (
-            a - b for a, b in zip(services_after, services_before, strict=True)
-        )
-
-        report = ReplicaReport(
+        cpu_before = _cpu_seconds(started, postgres, redis)
+        killer = _Killer(started[0], tool_log, database_url, clients, after=kill_one_after)
+        submit = partial(_submit, durability=durability, question_on_thread=question_on_thread)
+        outcomes, seconds = await _push_runs(clients, runs, submit, killer, timeout)
+        cpu_after = _cpu_seconds(started, postgres, redis)
+        right, errors = await _check_answers(clients, outcomes)
+        measured = _Measured(outcomes, seconds, right, errors, cpu_before, cpu_after)
+        report = _report(
+            measured,
             replicas=replicas,
             runs=runs,
             jobs_per_replica=jobs_per_replica,
-            tool_latency_s=tool_latency,
+            tool_latency=tool_latency,
             durability=durability,
-            seconds=round(seconds, 2),
-            runs_per_second=round(runs / seconds, 2),
-            mean_run_latency_s=round(statistics.mean(latencies), 2) if latencies else 0.0,
-            succeeded=statuses.get("success", 0),
-            right_answers=right,
-            statuses=dict(statuses),
-            cpu_seconds_per_replica=[
-                round(a - b, 1) for a, b in zip(cpu_after, cpu_before, strict=True) if a > 0
-            ],
-            cpu_seconds_postgres=round(postgres_cpu, 1),
-            cpu_seconds_redis=round(redis_cpu, 1),
-            cpu_seconds_client=round(client_cpu, 1),
-            load_average=round(os.getloadavg()[0], 1),
-            errors=errors[:20],
         )
-        _check_tools(report, tool_log, database_url, kill_info)
+        _check_tools(report, tool_log, database_url, killer.info)
         return report
     finally:
         for replica in started:
             stop_replica(replica)
+
+
+_Outcome = tuple[int, str, dict[str, Any], float]
+"""A run's number, thread id, final run record, and the monotonic time it was seen ending."""
+_Cpu = tuple[list[float], tuple[float, float, float]]
+"""CPU seconds so far: each replica's, then PostgreSQL's, Redis's and this process's."""
+
+
+class _Measured(NamedTuple):
+    """What a configuration's runs showed, before the tool log and the database are checked."""
+
+    outcomes: list[_Outcome]
+    seconds: float
+    right: int
+    """Runs that ended with their own answer, their question taken in once."""
+    errors: list[str]
+    cpu_before: _Cpu
+    cpu_after: _Cpu
+
+
+async def _start_replicas(started: list[Replica], replicas: int, env: dict[str, str], workdir: Path) -> None:
+    """Start the replicas into `started` (so the caller stops whatever did start) and wait until healthy."""
+    # The first replica creates the schema; the others start once it is there.
+    started.append(start_replica(0, env, workdir))
+    await wait_healthy(started[0])
+    started.extend(start_replica(i, env, workdir) for i in range(1, replicas))
+    await asyncio.gather(*(wait_healthy(r) for r in started[1:]))
+
+
+def _cpu_seconds(started: list[Replica], postgres: ThrowawayPostgres, redis: ThrowawayRedis) -> _Cpu:
+    per_replica = [r.cpu_seconds() for r in started]
+    return per_replica, (postgres.cpu_seconds(), redis.cpu_seconds(), time.process_time())
+
+
+class _Killer:
+    """SIGKILLs the victim (once) when `after` runs have finished and it is busy; `info` says what it saw."""
+
+    def __init__(
+        self, victim: Replica, tool_log: Path, database_url: str, clients: _Clients, *, after: int | None
+    ) -> None:
+        self.victim, self.tool_log, self.database_url, self.clients = victim, tool_log, database_url, clients
+        self.after = after
+        self.info: dict[str, Any] = {}
+        self.task: asyncio.Task[None] | None = None
+
+    def finished(self, count: int) -> None:
+        """`count` runs have finished: start the kill the first time enough have."""
+        if self.after is not None and count >= self.after and self.task is None:
+            self.info["finished"] = count
+            kill = _kill_when_busy(self.victim, self.tool_log, self.database_url, self.info, self.clients)
+            self.task = asyncio.create_task(kill)
+
+    async def done(self) -> None:
+        """Wait for the kill, if one was started."""
+        if self.task is not None:
+            await self.task
+
+
+async def _push_runs(
+    clients: _Clients,
+    runs: int,
+    submit: Callable[[_Clients, int], Awaitable[tuple[str, str]]],
+    killer: _Killer,
+    timeout: float,
+) -> tuple[list[_Outcome], float]:
+    """Submit every run (50 submissions at a time) and wait for all; the outcomes and the seconds taken."""
+    finished = 0
+    semaphore = asyncio.Semaphore(50)
+
+    async def one(number: int) -> _Outcome:
+        nonlocal finished
+        async with semaphore:
+            thread_id, run_id = await submit(clients, number)
+        run = await _wait_done(clients, number, thread_id, run_id, timeout)
+        ended = time.monotonic()
+        finished += 1
+        killer.finished(finished)
+        return number, thread_id, run, ended
+
+    began = time.monotonic()
+    outcomes = await asyncio.gather(*(one(n) for n in range(runs)))
+    seconds = max(ended for *_, ended in outcomes) - began
+    await killer.done()
+    return outcomes, seconds
+
+
+async def _check_answers(clients: _Clients, outcomes: list[_Outcome]) -> tuple[int, list[str]]:
+    """How many runs ended with their own answer (their question taken in once); what the others got wrong."""
+    right = 0
+    errors: list[str] = []
+    for number, thread_id, run, _ in outcomes:
+        if run["status"] != "success":
+            errors.append(f"run {number}: {run['status']}")
+            continue
+        state = await clients.call(number, "threads.get_state", thread_id)
+        messages = state["values"]["messages"]
+        asked = [str(m["content"]) for m in messages if m["type"] == "human"]
+        answer = str(messages[-1]["content"])
+        if asked == [replica_graph.question(number)] and answer == replica_graph.expected_answer(number):
+            right += 1  # its own answer, and its question was taken in once
+        else:
+            errors.append(f"run {number}: asked {asked!r}, answered {answer!r}")
+    return right, errors
+
+
+def _report(
+    measured: _Measured,
+    *,
+    replicas: int,
+    runs: int,
+    jobs_per_replica: int,
+    tool_latency: float,
+    durability: str,
+) -> ReplicaReport:
+    """The configuration's report from what was measured."""
+    statuses = Counter(str(run["status"]) for _, _, run, _ in measured.outcomes)
+    latencies = [
+        _timestamp(run["updated_at"]) - _timestamp(run["created_at"])
+        for _, _, run, _ in measured.outcomes
+        if run["status"] == "success"
+    ]
+    replicas_before, services_before = measured.cpu_before
+    replicas_after, services_after = measured.cpu_after
+    postgres_cpu, redis_cpu, client_cpu = (
+        a - b for a, b in zip(services_after, services_before, strict=True)
+    )
+    return ReplicaReport(
+        replicas=replicas,
+        runs=runs,
+        jobs_per_replica=jobs_per_replica,
+        tool_latency_s=tool_latency,
+        durability=durability,
+        seconds=round(measured.seconds, 2),
+        runs_per_second=round(runs / measured.seconds, 2),
+        mean_run_latency_s=round(statistics.mean(latencies), 2) if latencies else 0.0,
+        succeeded=statuses.get("success", 0),
+        right_answers=measured.right,
+        statuses=dict(statuses),
+        cpu_seconds_per_replica=[
+            round(a - b, 1) for a, b in zip(replicas_after, replicas_before, strict=True) if a > 0
+        ],
+        cpu_seconds_postgres=round(postgres_cpu, 1),
+        cpu_seconds_redis=round(redis_cpu, 1),
+        cpu_seconds_client=round(client_cpu, 1),
+        load_average=round(os.getloadavg()[0], 1),
+        errors=measured.errors[:20],
+    )
 
 
 def _check_tools(report: ReplicaReport, tool_log: Path, database_url: str, kill_info: dict[str, Any]) -> None:
