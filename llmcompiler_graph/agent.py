@@ -122,18 +122,16 @@ def create_agent(
         model: A chat model, or a model string (`"openai:gpt-4o-mini"`, `"gpt-4o-mini"`).
         tools: LangChain tools or functions with docstrings (at least one).
         system_prompt: Instructions or persona, given to the planner and the joiner.
-        middleware: `AgentMiddleware` whose `wrap_tool_call` / `awrap_tool_call` run around
-            every tool call. Model-loop hooks (`before_model`, `wrap_model_call`, ...) are
-            refused at build time.
-        response_format: A schema (or `ToolStrategy` / `ProviderStrategy`): the answer is
-            also given as `state["structured_response"]`.
+        middleware: `AgentMiddleware` whose `wrap_tool_call` / `awrap_tool_call` run around every
+            tool call. Model-loop hooks (`before_model`, `wrap_model_call`, ...) are refused.
+        response_format: A schema (or `ToolStrategy` / `ProviderStrategy`): the answer is also
+            given as `state["structured_response"]`.
         state_schema: A subclass of :class:`~llmcompiler_graph.state.LLMCompilerState`.
         context_schema: Schema of the run context tools read through `ToolRuntime`.
         checkpointer: As for any compiled graph (durable runs, threads, approvals).
         store: Long-term store, injected into tools with `InjectedStore` / `ToolRuntime`.
-        interrupt_before: Node names to pause before (`"planner"`, `"scheduler"`,
-            `"execute_task"`, `"joiner"`); create_agent's `"tools"` and `"model"` do not
-            exist here and are refused.
+        interrupt_before: Node names to pause before (`"planner"`, `"scheduler"`, `"execute_task"`,
+            `"joiner"`); create_agent's `"tools"` and `"model"` do not exist here and are refused.
         interrupt_after: Node names to pause after (`["planner"]` reviews each plan).
         debug: LangGraph's debug output.
         name: The graph's name and the `name` of its messages.
@@ -159,13 +157,7 @@ def create_agent(
         >>> agent.invoke({"messages": [("user", "How tall is Everest?")]})["messages"][-1].name
         'mountains'
     """
-    if not tools:
-        msg = (
-            "create_agent needs at least one tool here: LLMCompiler plans tool calls. "
-            "For a plain chat model without tools, use langchain.agents.create_agent."
-        )
-        raise ValueError(msg)
-    _check_interrupts(interrupt_before, interrupt_after)
+    tools = _checked_tools(tools, interrupt_before, interrupt_after)
     builder = create_llmcompiler(
         model,
         tools,
@@ -190,6 +182,20 @@ def create_agent(
 
 create_llmcompiler_agent = create_agent
 """The same factory under a name that cannot be confused with LangChain's."""
+
+
+def _checked_tools(
+    tools: Sequence[ToolLike] | None, interrupt_before: list[str] | None, interrupt_after: list[str] | None
+) -> Sequence[ToolLike]:
+    """The tools, once what cannot work as with LangChain's create_agent is refused (at build time)."""
+    if not tools:
+        msg = (
+            "create_agent needs at least one tool here: LLMCompiler plans tool calls. "
+            "For a plain chat model without tools, use langchain.agents.create_agent."
+        )
+        raise ValueError(msg)
+    _check_interrupts(interrupt_before, interrupt_after)
+    return tools
 
 
 def _check_interrupts(*node_lists: list[str] | None) -> None:
