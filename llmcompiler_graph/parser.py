@@ -171,6 +171,8 @@ def _quote_bare_references(text: str) -> str:
 
 
 def _literal(node: ast.expr) -> Any:
+    if isinstance(node, ast.Constant):  # most arguments; ast.literal_eval would leave cyclic garbage
+        return node.value
     if isinstance(node, ast.Name) and node.id in _JSON_LITERALS:
         return _JSON_LITERALS[node.id]
     if isinstance(node, ast.List):
