@@ -149,6 +149,9 @@ class Options:
 
 
 _NAMES = tuple(f.name for f in fields(Options))
+_COMPILE_ARGUMENTS = frozenset(
+    {"checkpointer", "store", "interrupt_before", "interrupt_after", "debug", "cache"}
+)
 
 
 def _unknown(options: Mapping[str, Any]) -> None:
@@ -156,6 +159,8 @@ def _unknown(options: Mapping[str, Any]) -> None:
         if key not in _NAMES:
             close = difflib.get_close_matches(key, _NAMES, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
+            if key in _COMPILE_ARGUMENTS:
+                hint = f": pass {key} to .compile(), or use create_agent, which takes it"
             msg = f"create_llmcompiler() got an unexpected option {key!r}{hint}"
             raise TypeError(msg)
 

@@ -81,3 +81,15 @@ def test_provider_model_string_builds_through_init_chat_model(monkeypatch: pytes
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-used")
     builder = create_llmcompiler("openai:gpt-4o-mini", [search], joiner_model="openai:gpt-4o")
     assert set(builder.nodes) == {"planner", "scheduler", "execute_task", "approve", "joiner"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_replan": 1}, r"unexpected option 'max_replan' \(did you mean 'max_replans'\?\)"),
+        ({"checkpointer": None}, r"unexpected option 'checkpointer': pass checkpointer to \.compile\(\)"),
+    ],
+)
+def test_an_option_that_does_not_exist_is_named(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        create_llmcompiler(scripted(), [search], **kwargs)
