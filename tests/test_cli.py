@@ -145,6 +145,16 @@ def test_ask_reports_a_failed_run_with_exit_1(capsys: pytest.CaptureFixture[str]
     assert "the run failed: ScriptExhaustedError" in capsys.readouterr().err
 
 
+def test_bench_and_report_are_found_as_plugins_and_listed_in_the_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from llmcompiler_graph.cli import _subcommands
+
+    assert {"bench", "report"} <= set(_subcommands())  # the llmcompiler_graph.commands entry points
+    assert main(["--help"]) == EXIT_OK
+    assert "{ask,bench,report}" in capsys.readouterr().out
+
+
 def test_bad_command_line_exits_2() -> None:
     assert main(["ask"], out=io.StringIO()) == 2
 
