@@ -20,6 +20,7 @@ from llmcompiler_graph.events import (
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.models import NoModelError, resolve_model
 from llmcompiler_graph.nodes import EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
+from llmcompiler_graph.options import AgentOptions, LLMCompilerOptions
 from llmcompiler_graph.parser import (
     JoinerDecision,
     ParsedCall,
@@ -37,6 +38,8 @@ from llmcompiler_graph.state import LLMCompilerState, Task, TaskStatus
 from llmcompiler_graph.visualize import plot_task_timeline
 
 __all__ = [
+    "AgentOptions",
+    "LLMCompilerOptions",
     "ANSWER_TAG",
     "JOINER_TAG",
     "PLAN_TAG",

@@ -19,9 +19,11 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, Command
+from typing_extensions import Unpack
 
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
+from llmcompiler_graph.options import AgentOptions
 from llmcompiler_graph.state import LLMCompilerState
 from llmcompiler_graph.tool_calls import ToolExecute, ToolWrapper
 from llmcompiler_graph.toolset import ToolLike
@@ -114,7 +116,7 @@ def create_agent(
     debug: bool = False,
     name: str | None = None,
     cache: BaseCache[Any] | None = None,
-    **llmcompiler_options: Any,
+    **llmcompiler_options: Unpack[AgentOptions],
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     r"""An LLMCompiler agent with `langchain.agents.create_agent`'s signature, compiled.
 
@@ -136,7 +138,7 @@ def create_agent(
         debug: LangGraph's debug output.
         name: The graph's name and the `name` of its messages.
         cache: LangGraph node cache.
-        **llmcompiler_options: Any keyword of :func:`~llmcompiler_graph.create_llmcompiler`
+        **llmcompiler_options: Any of :class:`~llmcompiler_graph.options.AgentOptions`
             (`max_replans`, `task_timeout`, `joiner_model`, `side_effect_tools`, ...).
 
     Returns:

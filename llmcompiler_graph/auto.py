@@ -14,21 +14,22 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
+from llmcompiler_graph.conversation import current_question
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.graph import _Node, create_llmcompiler
-from llmcompiler_graph.nodes import ROUTE_NODE
-from llmcompiler_graph.planner import current_question, message_text
+from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.nodes import DIRECT_ANSWER_NODE, LLMCOMPILER_NODE, ROUTE_NODE, SKELETON_OF_THOUGHT_NODE
 from llmcompiler_graph.router import Mode, prompted_route, trained_route
 from llmcompiler_graph.sot import create_skeleton_of_thought
 from llmcompiler_graph.sot_prompts import DIRECT_ANSWER_PROMPT
+from llmcompiler_graph.sync_bridge import AsyncNode
 from llmcompiler_graph.toolset import ToolLike
 
 __all__ = ["AutoAgentState", "ROUTE_NODE", "create_auto_agent"]
 
 MODE_NODES: dict[Mode, str] = {
-    "direct": "direct_answer",
-    "skeleton": "skeleton_of_thought",
-    "tools": "llmcompiler",
+    "direct": DIRECT_ANSWER_NODE,
+    "skeleton": SKELETON_OF_THOUGHT_NODE,
+    "tools": LLMCOMPILER_NODE,
 }
 
 
@@ -85,7 +86,7 @@ def create_auto_agent(
 
     async def route(state: AutoAgentState, config: RunnableConfig) -> Command[Any]:
         _, question_message = current_question(state.get("messages", []))
-        question = message_text(question_message) if question_message is not None else ""
+        question = question_message.text if question_message is not None else ""
         if router == "trained":
             mode = trained_route(question, tools_available=has_tools)
         else:
@@ -95,13 +96,13 @@ def create_auto_agent(
 
     async def direct_answer(state: AutoAgentState, config: RunnableConfig) -> dict[str, Any]:
         reply = await model.ainvoke([SystemMessage(DIRECT_ANSWER_PROMPT), *state.get("messages", [])], config)
-        text = reply if isinstance(reply, str) else message_text(reply)
+        text = reply if isinstance(reply, str) else reply.text
         return {"messages": [AIMessage(content=text)]}
 
     destinations = tuple(MODE_NODES[mode] for mode in MODE_NODES if has_tools or mode != "tools")
     builder: StateGraph[Any] = StateGraph(AutoAgentState)
-    builder.add_node(ROUTE_NODE, _Node(ROUTE_NODE, route), destinations=destinations)
-    builder.add_node(MODE_NODES["direct"], _Node(MODE_NODES["direct"], direct_answer))
+    builder.add_node(ROUTE_NODE, AsyncNode(ROUTE_NODE, route), destinations=destinations)
+    builder.add_node(MODE_NODES["direct"], AsyncNode(MODE_NODES["direct"], direct_answer))
     builder.add_node(
         MODE_NODES["skeleton"], create_skeleton_of_thought(model, **(skeleton_options or {})).compile()
     )

@@ -37,9 +37,6 @@ __all__ = [
     "create_llmcompiler",
 ]
 
-# Kept for modules written against the old name.
-_Node = AsyncNode
-
 
 def _resolve_model(model: LanguageModelLike | str, argument: str) -> LanguageModelLike:
     if isinstance(model, str):

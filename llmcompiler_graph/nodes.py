@@ -15,14 +15,17 @@ from __future__ import annotations
 __all__ = [
     "APPROVE_NODE",
     "ASSEMBLE_NODE",
+    "DIRECT_ANSWER_NODE",
     "DIRECT_NODE",
     "EXECUTE_TASK_NODE",
     "EXPAND_NODE",
     "JOINER_NODE",
+    "LLMCOMPILER_NODE",
     "PLANNER_NODE",
     "PLAN_STREAM_TASK",
     "ROUTE_NODE",
     "SCHEDULER_NODE",
+    "SKELETON_OF_THOUGHT_NODE",
     "SKELETON_NODE",
 ]
 
@@ -53,3 +56,9 @@ DIRECT_NODE = "direct"
 # Router (create_auto_agent)
 ROUTE_NODE = "route"
 """Picks LLMCompiler, Skeleton-of-Thought or a direct answer for each question."""
+DIRECT_ANSWER_NODE = "direct_answer"
+"""Answers in one model call (the router's `direct`)."""
+SKELETON_OF_THOUGHT_NODE = "skeleton_of_thought"
+"""The Skeleton-of-Thought graph, as a subgraph (the router's `skeleton`)."""
+LLMCOMPILER_NODE = "llmcompiler"
+"""The LLMCompiler graph, as a subgraph (the router's `tools`)."""

@@ -32,11 +32,11 @@ from llmcompiler_graph.prompts import (
 from llmcompiler_graph.state import LLMCompilerState
 from llmcompiler_graph.tool_calls import ToolWrapper
 
-__all__ = ["LLMCompilerOptions", "Options", "resolve_options"]
+__all__ = ["AgentOptions", "LLMCompilerOptions", "Options", "resolve_options"]
 
 
-class LLMCompilerOptions(TypedDict, total=False):
-    """Keyword options of `create_llmcompiler` (and of `create_agent`, which passes them on)."""
+class AgentOptions(TypedDict, total=False):
+    """The LLMCompiler options `create_agent` passes on (it has its own parameters for the rest)."""
 
     joiner_model: LanguageModelLike | str | None
     """Model for the joiner; the planner's model when omitted."""
@@ -84,6 +84,25 @@ class LLMCompilerOptions(TypedDict, total=False):
     """The joiner's system prompt while replanning is allowed."""
     joiner_finish_only_prompt: str
     """The joiner's system prompt once replans are spent."""
+    message_history: Literal["full", "answer"]
+    """`"full"` (default): each round's calls land in `messages` as an `AIMessage` with
+    `tool_calls` and a `ToolMessage` per task, then the answer. `"answer"`: only the answer."""
+    stream_protocol: bool
+    """Also stream the planner's and joiner's raw tokens on `stream_mode="messages"` (tagged
+    `llmcompiler:plan` / `llmcompiler:joiner`); by default only the answer streams there
+    (tagged `llmcompiler:answer`)."""
+    max_result_chars: int | None
+    """Longest tool result kept (in state, checkpoints and the joiner's prompt), in
+    characters of text (default 100,000); longer ones are cut, saying so. `None`: no limit."""
+    max_argument_chars: int | None
+    """Largest a call's arguments may be after substituting references, in characters of
+    text (default 100,000); a larger call is not made and its task fails, saying why.
+    `None`: no limit."""
+
+
+class LLMCompilerOptions(AgentOptions, total=False):
+    """Keyword options of `create_llmcompiler`: :class:`AgentOptions` and what `create_agent` names itself."""
+
     state_schema: type[Any]
     """:class:`~llmcompiler_graph.state.LLMCompilerState` (default) or a subclass."""
     tool_wrappers: Sequence[ToolWrapper]
@@ -102,20 +121,6 @@ class LLMCompilerOptions(TypedDict, total=False):
     context_schema: type[Any] | None
     """The run context's schema (`graph.invoke(..., context=...)`), read by tools through
     `ToolRuntime.context`."""
-    message_history: Literal["full", "answer"]
-    """`"full"` (default): each round's calls land in `messages` as an `AIMessage` with
-    `tool_calls` and a `ToolMessage` per task, then the answer. `"answer"`: only the answer."""
-    stream_protocol: bool
-    """Also stream the planner's and joiner's raw tokens on `stream_mode="messages"` (tagged
-    `llmcompiler:plan` / `llmcompiler:joiner`); by default only the answer streams there
-    (tagged `llmcompiler:answer`)."""
-    max_result_chars: int | None
-    """Longest tool result kept (in state, checkpoints and the joiner's prompt), in
-    characters of text (default 100,000); longer ones are cut, saying so. `None`: no limit."""
-    max_argument_chars: int | None
-    """Largest a call's arguments may be after substituting references, in characters of
-    text (default 100,000); a larger call is not made and its task fails, saying why.
-    `None`: no limit."""
 
 
 @dataclass(frozen=True)

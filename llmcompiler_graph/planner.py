@@ -56,12 +56,7 @@ from llmcompiler_graph.task_fetching import Gate, TaskFetchingUnit, readiness
 from llmcompiler_graph.task_records import skipped, task_updates, unfinished
 from llmcompiler_graph.task_runner import TaskRunner
 
-__all__ = ["PlanBuilder", "PlannerSettings", "current_question", "make_planner", "message_text"]
-
-
-def message_text(message: BaseMessage) -> str:
-    """The text of a message or chunk (`BaseMessage.text`)."""
-    return message.text
+__all__ = ["PlannerSettings", "make_planner"]
 
 
 PlannerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, dict[str, Any]]]

@@ -31,10 +31,9 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Command, Overwrite, Send
 from typing_extensions import TypedDict
 
+from llmcompiler_graph.conversation import current_question
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.graph import _Node
 from llmcompiler_graph.nodes import ASSEMBLE_NODE, DIRECT_NODE, EXPAND_NODE, SKELETON_NODE
-from llmcompiler_graph.planner import current_question, message_text
 from llmcompiler_graph.sot_parser import SkeletonParser
 from llmcompiler_graph.sot_prompts import (
     DIRECT_ANSWER_PROMPT,
@@ -43,6 +42,7 @@ from llmcompiler_graph.sot_prompts import (
     build_expand_prompt,
     build_skeleton_prompt,
 )
+from llmcompiler_graph.sync_bridge import AsyncNode
 
 __all__ = [
     "ASSEMBLE_NODE",
@@ -86,7 +86,7 @@ _Expand = Callable[[str, list[str], int, RunnableConfig], Awaitable[str]]
 
 
 def _text(chunk: BaseMessage | str) -> str:
-    return chunk if isinstance(chunk, str) else message_text(chunk)
+    return chunk if isinstance(chunk, str) else chunk.text
 
 
 _NEXT_ITEM = re.compile(r"\n\s*(?:\d+[.)]|[-*])\s")
@@ -110,7 +110,7 @@ def _clean_expansion(text: str, point: str) -> str:
 
 def _latest_question(state: SkeletonState) -> str:
     _, question_message = current_question(state.get("messages", []))
-    return message_text(question_message) if question_message is not None else ""
+    return question_message.text if question_message is not None else ""
 
 
 def _make_expand(model: LanguageModelLike, template: str) -> _Expand:
@@ -248,7 +248,7 @@ def _make_direct(
 
     async def direct(state: SkeletonState, config: RunnableConfig) -> dict[str, Any]:
         reply = await model.ainvoke([SystemMessage(prompt), *state.get("messages", [])], config)
-        text = reply if isinstance(reply, str) else message_text(reply)
+        text = reply if isinstance(reply, str) else reply.text
         return {"messages": [AIMessage(content=text)], "mode": "direct"}
 
     return direct
@@ -308,10 +308,10 @@ def create_skeleton_of_thought(
         (EXPAND_NODE, ASSEMBLE_NODE, DIRECT_NODE) if eager_expansion else (EXPAND_NODE, DIRECT_NODE)
     )
     builder: StateGraph[Any] = StateGraph(SkeletonState)
-    builder.add_node(SKELETON_NODE, _Node(SKELETON_NODE, skeleton), destinations=after_skeleton)
-    builder.add_node(EXPAND_NODE, _Node(EXPAND_NODE, _make_expand_point(expand)))
-    builder.add_node(ASSEMBLE_NODE, _Node(ASSEMBLE_NODE, _assemble))
-    builder.add_node(DIRECT_NODE, _Node(DIRECT_NODE, _make_direct(model, direct_prompt)))
+    builder.add_node(SKELETON_NODE, AsyncNode(SKELETON_NODE, skeleton), destinations=after_skeleton)
+    builder.add_node(EXPAND_NODE, AsyncNode(EXPAND_NODE, _make_expand_point(expand)))
+    builder.add_node(ASSEMBLE_NODE, AsyncNode(ASSEMBLE_NODE, _assemble))
+    builder.add_node(DIRECT_NODE, AsyncNode(DIRECT_NODE, _make_direct(model, direct_prompt)))
     builder.add_edge(START, SKELETON_NODE)
     builder.add_edge(EXPAND_NODE, ASSEMBLE_NODE)
     builder.add_edge(ASSEMBLE_NODE, END)
