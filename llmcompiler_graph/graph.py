@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, START
 from typing_extensions import Unpack
 
 from llmcompiler_graph.approval import SIDE_EFFECTS_METADATA_KEY, ApprovalRequest, make_approval_node
@@ -24,6 +24,7 @@ from llmcompiler_graph.sync_bridge import AsyncNode, sync_node
 from llmcompiler_graph.task_fetching import Dispatches, Gate
 from llmcompiler_graph.task_node import make_task_node
 from llmcompiler_graph.task_runner import TaskRunner
+from llmcompiler_graph.thread_runs import LLMCompilerGraph
 from llmcompiler_graph.tool_calls import make_tool_node
 from llmcompiler_graph.toolset import ToolLike, normalize_tools, tool_parameters
 
@@ -121,7 +122,7 @@ def _build_runner(tools: dict[str, BaseTool], options: Options) -> TaskRunner:
 
 def create_llmcompiler(
     model: LanguageModelLike | str, tools: Sequence[ToolLike], **options: Unpack[LLMCompilerOptions]
-) -> StateGraph[Any]:
+) -> LLMCompilerGraph:
     r"""Build an LLMCompiler agent as an uncompiled LangGraph `StateGraph`.
 
     The planner streams a plan of numbered tool calls from `model`; each task is parsed
@@ -140,8 +141,9 @@ def create_llmcompiler(
             there and in the README's options table).
 
     Returns:
-        The uncompiled graph; call `.compile()` with the checkpointer, store and
-        interrupts you want.
+        The uncompiled graph (a `StateGraph`); call `.compile()` with the checkpointer,
+        store and interrupts you want. Compiled, it refuses a second run on a thread
+        that already has one in progress (:class:`~llmcompiler_graph.thread_runs.ThreadBusyError`).
 
     Raises:
         ValueError: Invalid or duplicate tool names, no tools, or out-of-range limits.
@@ -171,7 +173,7 @@ def create_llmcompiler(
     scheduler = make_scheduler(dispatches, Gate(runner.side_effect_tools), with_state=runner.needs_state)
     approve = make_approval_node({name: tool_parameters(tool) for name, tool in tool_map.items()})
 
-    builder: StateGraph[Any] = StateGraph(settings.state_schema, context_schema=settings.context_schema)
+    builder = LLMCompilerGraph(settings.state_schema, context_schema=settings.context_schema)
     builder.add_node(
         PLANNER_NODE, AsyncNode(PLANNER_NODE, _build_planner(planner_model, tool_map, runner, settings))
     )

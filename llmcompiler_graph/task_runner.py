@@ -10,9 +10,9 @@ Which task runs when is decided by the :class:`~llmcompiler_graph.task_fetching.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import functools
+import itertools
 import json
 import time
 from collections.abc import Collection, Mapping
@@ -35,6 +35,7 @@ from llmcompiler_graph.tool_calls import (
     make_tool_node,
     tool_call_id,
 )
+from llmcompiler_graph.tool_threads import abandon_call, tool_call_scope, use_tool_threads
 from llmcompiler_graph.toolset import coerce_arguments
 
 __all__ = [
@@ -104,19 +105,6 @@ def runs_in_thread(tool: BaseTool) -> bool:
     if "coroutine" in type(tool).model_fields:  # Tool, StructuredTool: sync unless given a coroutine
         return getattr(tool, "coroutine", None) is None
     return type(tool)._arun is BaseTool._arun
-
-
-def _spare_thread_pool() -> None:
-    """Give the event loop a fresh default thread pool; the abandoned call keeps its old worker.
-
-    LangChain runs sync tools in the loop's default pool. A call abandoned at its timeout
-    goes on holding a worker there; enough of them would leave no worker for any later
-    sync tool of any run. New calls go to the fresh pool; the old one's threads end with
-    their calls.
-    """
-    asyncio.get_running_loop().set_default_executor(
-        concurrent.futures.ThreadPoolExecutor(thread_name_prefix="llmcompiler-tools")
-    )
 
 
 class InFlightCalls:
@@ -198,6 +186,7 @@ class TaskRunner:
         #: Tools whose calls have side effects (approved by a human): each task runs at most once.
         self.side_effect_tools: frozenset[str] = frozenset(side_effect_tools)
         self._side_effects: dict[str, asyncio.Future[Task]] = {}
+        self._attempts = itertools.count()
         self.tool_node = tool_node if tool_node is not None else make_tool_node(list(tools.values()))
         #: Whether some tool injects graph state, so runs must hand it over.
         self.needs_state = any(injected_parameters(t) for t in tools.values())
@@ -259,6 +248,16 @@ class TaskRunner:
         finally:
             claim.set_result(outcome if outcome is not None else unfinished(call.task))
 
+    def _start(self, call: PreparedCall, in_thread: bool) -> tuple[asyncio.Future[Any], str | None]:
+        """Start the call; a sync tool's thread job is filed under a scope it can be abandoned by."""
+        loop = asyncio.get_running_loop()
+        outcome = call_tool(self.tool_node, call.tool.name, call.args, call.call_id, call.config, call.state)
+        if not in_thread:
+            return loop.create_task(outcome), None
+        use_tool_threads(loop)
+        scope = f"{call.call_id}#{next(self._attempts)}"
+        return loop.create_task(outcome, context=tool_call_scope(scope)), scope
+
     def _timeout(self, deadline: float | None, now: float) -> tuple[float | None, str]:
         """How long the call may take, and what to say if it does not end in time."""
         timeout = self.task_timeout
@@ -290,16 +289,18 @@ class TaskRunner:
         timeout, reason = self._timeout(call.deadline, started)
         name = call.tool.name
         key = f"{call.call_id.rsplit('_', 1)[0]}:{call.key}" if call.key is not None else None
-        running = self.in_flight.take(key) or asyncio.ensure_future(
-            call_tool(self.tool_node, name, call.args, call.call_id, call.config, call.state)
-        )
         in_thread = runs_in_thread(call.tool)
+        running = self.in_flight.take(key)
+        if running is None:
+            running, scope = self._start(call, in_thread)
+        else:
+            scope = None  # joined a call given up earlier: already abandoned
         try:
             return outcome_fields(await within(running, timeout, cancel=not in_thread), self.max_result_chars)
         except TimeoutError:
             self.in_flight.keep(key, running)
-            if in_thread:
-                _spare_thread_pool()
+            if scope is not None:
+                abandon_call(asyncio.get_running_loop(), scope)  # its thread must not hold up exit
             still = "; it may still be running, and an identical call will wait for it" if in_thread else ""
             return {"status": "error", "error": f"{name} {reason} and was abandoned{still}"}
         except (GraphBubbleUp, KeyboardInterrupt, SystemExit):  # a pause, or Python must stop

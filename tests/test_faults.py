@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pathlib
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -277,3 +282,127 @@ async def test_hung_sync_tools_do_not_starve_later_runs_of_threads() -> None:
         assert state["tasks"][1]["result"] == "quick 1"
     finally:
         release.set()
+
+
+HUNG_TOOL_SCRIPT = '''
+import asyncio, sys, time
+from langchain_core.tools import tool
+from llmcompiler_graph import create_llmcompiler
+from llmcompiler_graph.testing import ScriptedChatModel
+
+@tool
+def hang(n: int) -> str:
+    """Blocks far longer than its timeout."""
+    time.sleep(60)
+    return "late"
+
+model = ScriptedChatModel(responses=["1. hang(1)\\n2. join()", "Action: Finish(gave up)"])
+graph = create_llmcompiler(model, [hang], task_timeout=0.3).compile()
+question = {"messages": [("user", "go")]}
+state = asyncio.run(graph.ainvoke(question)) if sys.argv[1] == "async" else graph.invoke(question)
+print(state["messages"][-1].content, flush=True)
+'''
+
+
+@pytest.mark.parametrize("api", ["async", "sync"])
+def test_a_hung_sync_tool_does_not_keep_the_process_alive_after_the_answer(api: str, tmp_path: Any) -> None:
+    script = tmp_path / "hung.py"
+    script.write_text(HUNG_TOOL_SCRIPT)
+    root = str(pathlib.Path(__file__).resolve().parent.parent)
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(script), api],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    elapsed = time.monotonic() - started
+    assert done.stdout.strip() == "gave up", done.stderr[-2000:]
+    assert elapsed < 30, f"the process lived {elapsed:.1f} s after a tool hung (it sleeps 60 s)"
+
+
+QUESTION_WORDS = ("first", "second", "third", "a", "b", "c", "x", "y", "z", "w")
+
+
+def _answers_its_question(messages: Any) -> str:
+    """Answers with the word of the latest question the prompt shows (`first?` -> `first`)."""
+    text = "\n".join(str(m.content) for m in messages)
+
+    def last_asked(word: str) -> int:
+        return max((m.start() for m in re.finditer(rf"\b{word}\?", text)), default=-1)
+
+    return FINISH.format(answer=max(QUESTION_WORDS, key=last_asked))
+
+
+def _agents_model(runs: int) -> tuple[ScriptedChatModel, ScriptedChatModel]:
+    """A planner and a joiner for `runs` concurrent runs: each answers its own question."""
+    return scripted(*['1. search("q")\n2. join()'] * runs), scripted(*[_answers_its_question] * runs)
+
+
+def _slow_agent(log: ToolLog, runs: int, latency: float = 0.3, checkpointed: bool = True) -> Any:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    planner, joiner = _agents_model(runs)
+    builder = create_llmcompiler(planner, [log.search_tool(latency=latency)], joiner_model=joiner)
+    return builder.compile(checkpointer=InMemorySaver() if checkpointed else None)
+
+
+async def test_a_second_run_on_a_busy_thread_is_refused_and_the_first_is_kept(log: ToolLog) -> None:
+    from llmcompiler_graph import ThreadBusyError
+
+    graph = _slow_agent(log, 2)
+    thread = {"configurable": {"thread_id": "busy"}}
+    first = asyncio.ensure_future(graph.ainvoke(question("first?"), thread))
+    await asyncio.sleep(0.05)
+    with pytest.raises(ThreadBusyError, match="thread 'busy' already has a run in progress"):
+        await graph.ainvoke(question("second?"), thread)
+    assert (await first)["messages"][-1].content == "first"
+    other = await graph.ainvoke(question("third?"), thread)  # the thread is free again
+    asked = [m.content for m in other["messages"] if m.type == "human"]
+    assert asked == ["first?", "third?"]  # nothing lost, nothing overwritten
+    assert other["messages"][-1].content == "third"
+
+
+def test_a_second_sync_run_on_a_busy_thread_is_refused_but_other_threads_run(log: ToolLog) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmcompiler_graph import ThreadBusyError
+
+    graph = _slow_agent(log, 2)
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(graph.invoke, question("a?"), {"configurable": {"thread_id": "t1"}})
+        time.sleep(0.05)
+        second = pool.submit(graph.invoke, question("b?"), {"configurable": {"thread_id": "t1"}})
+        other = pool.submit(graph.invoke, question("c?"), {"configurable": {"thread_id": "t2"}})
+        with pytest.raises(ThreadBusyError):
+            second.result(10)
+        answers = {first.result(10)["messages"][-1].content, other.result(10)["messages"][-1].content}
+    assert answers == {"a", "c"}
+
+
+async def test_runs_without_a_thread_or_nested_in_a_parent_run_are_not_refused(log: ToolLog) -> None:
+    from langgraph.graph import START, StateGraph
+    from typing_extensions import TypedDict
+
+    plain = _slow_agent(log, 2, latency=0.1, checkpointed=False)  # no checkpointer: no thread
+    both = await asyncio.gather(plain.ainvoke(question("x?")), plain.ainvoke(question("y?")))
+    assert sorted(s["messages"][-1].content for s in both) == ["x", "y"]
+
+    graph = _slow_agent(log, 2, latency=0.1)
+
+    class Parent(TypedDict):
+        answers: list[str]
+
+    async def ask_twice(state: Parent) -> dict[str, Any]:
+        results = await asyncio.gather(graph.ainvoke(question("z?")), graph.ainvoke(question("w?")))
+        return {"answers": sorted(r["messages"][-1].content for r in results)}
+
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    parent = StateGraph(Parent)
+    parent.add_node("ask_twice", ask_twice)
+    parent.add_edge(START, "ask_twice")
+    compiled = parent.compile(checkpointer=InMemorySaver())
+    done = await compiled.ainvoke({"answers": []}, {"configurable": {"thread_id": "parent"}})
+    assert done["answers"] == ["w", "z"]
