@@ -19,10 +19,15 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-__all__ = ["CompiledLLMCompiler", "LLMCompilerGraph", "ThreadBusyError", "ThreadRuns"]
+__all__ = ["STEP_THREADS", "CompiledLLMCompiler", "LLMCompilerGraph", "ThreadBusyError", "ThreadRuns"]
+
+
+STEP_THREADS = 1024
+"""Default `max_concurrency` of compiled LLMCompiler graphs (see :meth:`LLMCompilerGraph.compile`)."""
 
 
 class ThreadBusyError(RuntimeError):
@@ -104,7 +109,15 @@ class LLMCompilerGraph(StateGraph[Any, Any, Any, Any]):
         self.thread_runs = ThreadRuns()
 
     def compile(self, *args: Any, **kwargs: Any) -> CompiledLLMCompiler:
-        """`StateGraph.compile`, returning :class:`CompiledLLMCompiler`."""
+        """`StateGraph.compile`, returning :class:`CompiledLLMCompiler`.
+
+        Its default config sets `max_concurrency` to :data:`STEP_THREADS` (a run's own
+        config still wins): LangGraph's sync runner otherwise runs one step's nodes on
+        `min(32, cores + 4)` threads and queues each finished node's checkpoint write
+        behind the nodes still waiting, so with more `Send`s than threads a finished tool
+        call went unsaved until every node of the step had started.
+        """
         compiled = super().compile(*args, **kwargs)
         compiled.__class__ = CompiledLLMCompiler  # adds methods only, no state of its own
+        compiled.config = merge_configs({"max_concurrency": STEP_THREADS}, compiled.config)
         return compiled  # type: ignore[return-value]

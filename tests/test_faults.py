@@ -406,3 +406,33 @@ async def test_runs_without_a_thread_or_nested_in_a_parent_run_are_not_refused(l
     compiled = parent.compile(checkpointer=InMemorySaver())
     done = await compiled.ainvoke({"answers": []}, {"configurable": {"thread_id": "parent"}})
     assert done["answers"] == ["w", "z"]
+
+
+def test_a_sync_run_saves_a_finished_call_while_more_task_nodes_wait_than_threads() -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    saved_at: dict[str, float] = {}
+    started = time.time()
+
+    @tool
+    def lookup(query: str) -> str:
+        """Quick for 'fast', a second otherwise."""
+        time.sleep(0.01 if query == "fast" else 1.0)
+        return f"found {query}"
+
+    class Watching(InMemorySaver):
+        def put_writes(self, config: Any, writes: Any, task_id: str, task_path: str = "") -> None:
+            for _, value in writes:
+                if "found fast" in str(value):
+                    saved_at.setdefault("fast", time.time() - started)
+            super().put_writes(config, writes, task_id, task_path)
+
+    plan = (
+        '1. lookup("fast")\n' + "\n".join(f'{i}. lookup("slow {i}")' for i in range(2, 15)) + "\n15. join()"
+    )
+    graph = create_llmcompiler(scripted(plan, DONE), [lookup], eager=False).compile(checkpointer=Watching())
+    state = graph.invoke(question(), {"configurable": {"thread_id": "many"}})
+    assert all(task["status"] == "done" for task in state["tasks"].values())
+    # 14 task nodes on a 2-core machine's 6 default threads: the fast result used to be
+    # saved only once the slow nodes had freed threads (after 1 s).
+    assert saved_at["fast"] < 0.8, saved_at
