@@ -325,6 +325,10 @@ def dispatch_key(config: RunnableConfig) -> str:
     return f"{configurable.get('thread_id', '')}|{namespace}"
 
 
+_MOST_OPEN = 10_000
+"""Most scheduler steps remembered at once; the oldest is forgotten first."""
+
+
 @dataclass
 class _Dispatch:
     unit: TaskFetchingUnit
@@ -350,6 +354,8 @@ class Dispatches:
         unit = TaskFetchingUnit(self._runner, earlier, max_concurrency=self._max_concurrency)
         with self._lock:
             self._open[key] = _Dispatch(unit, size)
+            while len(self._open) > _MOST_OPEN:  # steps whose nodes never ran (a run abandoned
+                self._open.pop(next(iter(self._open)))  # at interrupt_before=["execute_task"])
 
     def attach(self, key: str, size: int) -> TaskFetchingUnit:
         """The unit a task node belongs to; a non-authoritative one when its step ran elsewhere."""
