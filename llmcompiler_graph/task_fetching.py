@@ -204,25 +204,37 @@ class TaskFetchingUnit:
     ) -> None:
         self.runner = runner
         self.authoritative = authoritative
-        self._outcomes: dict[int, asyncio.Future[Task]] = {}
+        self._records: dict[int, Task] = {}
+        self._waiters: dict[int, asyncio.Future[Task]] = {}
         self._calls: dict[str, Task | asyncio.Future[Task]] = {}
         self._max_concurrency = max_concurrency
         self._semaphore: asyncio.Semaphore | None = None
         for task in (earlier or {}).values():
             self._remember(task)
 
-    def outcome(self, idx: int) -> asyncio.Future[Task]:
-        """The future that resolves to task `idx`'s final record (created on first use)."""
-        future = self._outcomes.get(idx)
-        if future is None:
-            future = self._outcomes[idx] = asyncio.get_running_loop().create_future()
-        return future
+    def recorded(self, idx: int) -> Task | None:
+        """Task `idx`'s final record, if it has been published."""
+        return self._records.get(idx)
+
+    async def outcome(self, idx: int) -> Task:
+        """Task `idx`'s final record, once it is published."""
+        record = self._records.get(idx)
+        if record is not None:
+            return record
+        waiter = self._waiters.get(idx)
+        if waiter is None:
+            waiter = self._waiters[idx] = asyncio.get_running_loop().create_future()
+        return await asyncio.shield(waiter)  # one waiter cancelled must not cancel the others
 
     def publish(self, record: Task) -> None:
         """Make a task's final record visible to the tasks waiting on it (first record wins)."""
-        future = self.outcome(record["idx"])
-        if not future.done():
-            future.set_result(record)
+        idx = record["idx"]
+        if idx in self._records:
+            return
+        self._records[idx] = record
+        waiter = self._waiters.pop(idx, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(record)
 
     async def run(
         self,
@@ -264,10 +276,12 @@ class TaskFetchingUnit:
             if dependency in known:
                 inputs[dependency] = _known(dependency, known[dependency])
                 continue
-            outcome = self.outcome(dependency)
-            if not self.authoritative and not outcome.done():
-                return None
-            inputs[dependency] = record = await outcome
+            record = self._records.get(dependency)
+            if record is None:
+                if not self.authoritative:
+                    return None
+                record = await self.outcome(dependency)
+            inputs[dependency] = record
             if record["status"] != "done":
                 break  # enough to skip it
         return inputs

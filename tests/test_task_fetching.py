@@ -217,7 +217,7 @@ async def test_a_unit_from_another_process_defers_what_needs_an_unreported_sibli
     runner = RecordingRunner()
     unit = TaskFetchingUnit(runner, authoritative=False)
     assert await unit.run(task(2, 1), {}, {}) is None  # its input ran before the crash
-    assert not unit.outcome(2).done()  # deferred, not failed: the scheduler sends it again
+    assert unit.recorded(2) is None  # deferred, not failed: the scheduler sends it again
     record = await unit.run(task(3, 1), {1: "saved"}, {})  # sent again with the result in hand
     assert record is not None and record["resolved_args"] == {"query": "q3 saved"}
 
