@@ -27,7 +27,7 @@ __all__ = ["STEP_THREADS", "CompiledLLMCompiler", "LLMCompilerGraph", "ThreadBus
 
 
 STEP_THREADS = 1024
-"""Default `max_concurrency` of compiled LLMCompiler graphs (see :meth:`LLMCompilerGraph.compile`)."""
+"""`max_concurrency` of sync runs that set none (see :meth:`CompiledLLMCompiler.stream`)."""
 
 
 class ThreadBusyError(RuntimeError):
@@ -86,7 +86,16 @@ class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
         return runs if isinstance(runs, ThreadRuns) and self.checkpointer not in (None, False) else None
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        """`CompiledStateGraph.stream`, refusing a second run on a busy thread (:class:`ThreadBusyError`)."""
+        """`CompiledStateGraph.stream`, refusing a second run on a busy thread (:class:`ThreadBusyError`).
+
+        Unless the run's config sets `max_concurrency`, it is :data:`STEP_THREADS` here:
+        LangGraph's sync runner otherwise runs one step's nodes on `min(32, cores + 4)`
+        threads and queues each finished node's checkpoint write behind the nodes still
+        waiting, so with more `Send`s than threads a finished tool call went unsaved until
+        every node of the step had started (and a node waiting on a later one could wait
+        for good).
+        """
+        config = merge_configs({"max_concurrency": STEP_THREADS}, config)
         runs = self._thread_runs()
         with runs.claim(config) if runs is not None else contextlib.nullcontext():
             yield from super().stream(input, config, **kwargs)
@@ -109,15 +118,7 @@ class LLMCompilerGraph(StateGraph[Any, Any, Any, Any]):
         self.thread_runs = ThreadRuns()
 
     def compile(self, *args: Any, **kwargs: Any) -> CompiledLLMCompiler:
-        """`StateGraph.compile`, returning :class:`CompiledLLMCompiler`.
-
-        Its default config sets `max_concurrency` to :data:`STEP_THREADS` (a run's own
-        config still wins): LangGraph's sync runner otherwise runs one step's nodes on
-        `min(32, cores + 4)` threads and queues each finished node's checkpoint write
-        behind the nodes still waiting, so with more `Send`s than threads a finished tool
-        call went unsaved until every node of the step had started.
-        """
+        """`StateGraph.compile`, returning :class:`CompiledLLMCompiler`."""
         compiled = super().compile(*args, **kwargs)
         compiled.__class__ = CompiledLLMCompiler  # adds methods only, no state of its own
-        compiled.config = merge_configs({"max_concurrency": STEP_THREADS}, compiled.config)
         return compiled  # type: ignore[return-value]
