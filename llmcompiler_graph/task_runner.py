@@ -191,19 +191,21 @@ class TaskRunner:
         #: Whether some tool injects graph state, so runs must hand it over.
         self.needs_state = any(injected_parameters(t) for t in tools.values())
 
-    def shared_key(self, call: PreparedCall) -> str | None:
-        """The key under which identical calls of one question share one outcome; `None` if never.
+    def _shares(self, tool: str) -> bool:
+        """Whether identical calls of `tool` in one question share one outcome.
 
-        Side-effect calls are never shared: each approved task runs (once).
+        Side-effect calls never do (each approved task runs, once), nor do tools that opt out.
         """
-        return None if call.task["tool"] in self.side_effect_tools else call.key
+        found = self.tools.get(tool)
+        return found is not None and tool not in self.side_effect_tools and deduplicates(found)
+
+    def shared_key(self, call: PreparedCall) -> str | None:
+        """The key under which identical calls of one question share one outcome; `None` if never."""
+        return call.key if self._shares(call.task["tool"]) else None
 
     def key_for(self, tool: str, args: Mapping[str, Any]) -> str | None:
         """:meth:`shared_key` of a call of `tool` with resolved `args`."""
-        found = self.tools.get(tool)
-        if found is None or tool in self.side_effect_tools or not deduplicates(found):
-            return None
-        return call_key(tool, args)
+        return call_key(tool, args) if self._shares(tool) else None
 
     def prepare(
         self,
