@@ -58,40 +58,50 @@ def latency(call: str) -> float:
     return 0.05 + int(hashlib.sha1(call.encode()).hexdigest()[:4], 16) % 400 / 1000
 
 
-def sync_charge(account: str, amount: int) -> str:
-    """Charge an account (a side effect)."""
-    call = f"charge {account} {amount}"
+def ledgered(call: str) -> None:
+    """One side effect, written to the ledger as it starts and ends (sync tools)."""
     record("start", call)
     time.sleep(latency(call))
     record("end", call)
-    return f"charged {account[:1]}"
 
 
-async def async_charge(account: str, amount: int) -> str:
-    """Charge an account (a side effect)."""
-    call = f"charge {account} {amount}"
+async def aledgered(call: str) -> None:
+    """One side effect, written to the ledger as it starts and ends (async tools)."""
     record("start", call)
     await asyncio.sleep(latency(call))
     record("end", call)
-    return f"charged {account[:1]}"
 
 
-def sync_transfer(to: str, note: str) -> str:
-    """Transfer money (a side effect that needs approval)."""
-    call = f"transfer {to} {note}"
-    record("start", call)
-    time.sleep(latency(call))
-    record("end", call)
-    return f"sent to {to}"
+def sync_tools() -> list[Any]:
+    """`charge` and `transfer` (a side effect that needs approval), as sync tools."""
+
+    def charge(account: str, amount: int) -> str:
+        """Charge an account (a side effect)."""
+        ledgered(f"charge {account} {amount}")
+        return f"charged {account[:1]}"
+
+    def transfer(to: str, note: str) -> str:
+        """Transfer money (a side effect that needs approval)."""
+        ledgered(f"transfer {to} {note}")
+        return f"sent to {to}"
+
+    return [charge, transfer]
 
 
-async def async_transfer(to: str, note: str) -> str:
-    """Transfer money (a side effect that needs approval)."""
-    call = f"transfer {to} {note}"
-    record("start", call)
-    await asyncio.sleep(latency(call))
-    record("end", call)
-    return f"sent to {to}"
+def async_tools() -> list[Any]:
+    """`charge` and `transfer` (a side effect that needs approval), as async tools."""
+
+    async def charge(account: str, amount: int) -> str:
+        """Charge an account (a side effect)."""
+        await aledgered(f"charge {account} {amount}")
+        return f"charged {account[:1]}"
+
+    async def transfer(to: str, note: str) -> str:
+        """Transfer money (a side effect that needs approval)."""
+        await aledgered(f"transfer {to} {note}")
+        return f"sent to {to}"
+
+    return [charge, transfer]
 
 
 def build(api: str, eager: str, plan: str) -> Any:
@@ -101,13 +111,9 @@ def build(api: str, eager: str, plan: str) -> Any:
         return "Thought: done.\nAction: Finish(all charged)"
 
     model = ScriptedChatModel(responses=[respond] * 6, token_delay=0.01 if eager == "eager" else 0.0)
-    charge, transfer = (sync_charge, sync_transfer) if api == "sync" else (async_charge, async_transfer)
-    tools: list[Any] = [charge, transfer]
-    for tool, name in ((charge, "charge"), (transfer, "transfer")):
-        tool.__name__ = name
     return create_llmcompiler(
         model,
-        tools,
+        sync_tools() if api == "sync" else async_tools(),
         eager=eager == "eager",
         side_effect_tools=["transfer"] if plan == "approval" else [],
         max_tasks_per_plan=None,
