@@ -35,7 +35,7 @@ from llmcompiler_graph.prompts import build_planner_prompt
 from llmcompiler_graph.router import needs_tools, suitable_for_skeleton
 from llmcompiler_graph.sot import SkeletonState, create_skeleton_of_thought
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskStatus
-from llmcompiler_graph.thread_runs import ThreadBusyError
+from llmcompiler_graph.thread_locks import ThreadBusyError
 from llmcompiler_graph.visualize import plot_task_timeline
 
 __all__ = [

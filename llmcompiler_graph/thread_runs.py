@@ -1,20 +1,17 @@
 """One run at a time per thread: a second run started on a busy thread is refused, not lost.
 
-Two runs on one `thread_id` at once both read the thread's latest checkpoint and write
-over each other; the thread keeps only one of the questions, without an error. A graph
-built by :func:`~llmcompiler_graph.create_llmcompiler` (or `create_agent`) compiles to
-:class:`CompiledLLMCompiler`, which refuses a run (also a resume) on a thread that already
-has one in progress in this process with :class:`ThreadBusyError`. Nested calls (the graph
-as a subgraph, or called from inside another graph's node) are not checked: their parent
-run owns the thread. Across processes, the LangGraph server serialises runs per thread
-itself (`multitask_strategy`).
+A graph built by :func:`~llmcompiler_graph.create_llmcompiler` (or `create_agent`)
+compiles to :class:`CompiledLLMCompiler`, which holds a run's thread for as long as the
+run lasts (see :mod:`llmcompiler_graph.thread_locks`): a run (also a resume) on a thread
+that another run holds, in this process or in another process on the same SQLite file or
+PostgreSQL database, raises :class:`ThreadBusyError` before anything runs. Nested calls
+(the graph as a subgraph, or called from inside another graph's node) are not checked:
+their parent run owns the thread.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,59 +20,13 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from llmcompiler_graph.thread_locks import ThreadBusyError, ThreadRuns, astore_lock, root_thread, store_lock
+
 __all__ = ["STEP_THREADS", "CompiledLLMCompiler", "LLMCompilerGraph", "ThreadBusyError", "ThreadRuns"]
 
 
 STEP_THREADS = 1024
 """`max_concurrency` of sync runs that set none (see :meth:`CompiledLLMCompiler.stream`)."""
-
-
-class ThreadBusyError(RuntimeError):
-    """A run was started on a thread that already has a run in progress."""
-
-
-def _root_thread(config: RunnableConfig | None) -> str | None:
-    """The thread of a top-level run with a thread id; `None` for nested calls and thread-less runs."""
-    configurable = (config or {}).get("configurable") or {}
-    if configurable.get("checkpoint_ns") or configurable.get("__pregel_task_id"):
-        return None  # a subgraph, or a graph called from a node: the parent run owns the thread
-    thread = configurable.get("thread_id")
-    return None if thread is None else str(thread)
-
-
-class ThreadRuns:
-    """The threads with a top-level run in progress, shared by every copy of one compiled graph."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._busy: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def claim(self, config: RunnableConfig | None) -> Iterator[None]:
-        """Hold the run's thread for the duration of the block.
-
-        Raises:
-            ThreadBusyError: Another run holds the thread.
-        """
-        thread = _root_thread(config)
-        if thread is not None:
-            with self._lock:
-                since = self._busy.get(thread)
-                if since is not None:
-                    msg = (
-                        f"thread {thread!r} already has a run in progress (for {time.time() - since:.1f} s): "
-                        "two runs at once would overwrite each other's messages. Wait for it to finish, "
-                        "or use another thread_id (the LangGraph server queues or rejects such runs "
-                        "with multitask_strategy)."
-                    )
-                    raise ThreadBusyError(msg)
-                self._busy[thread] = time.time()
-        try:
-            yield
-        finally:
-            if thread is not None:
-                with self._lock:
-                    self._busy.pop(thread, None)
 
 
 class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
@@ -84,6 +35,28 @@ class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
     def _thread_runs(self) -> ThreadRuns | None:
         runs = getattr(self.builder, "thread_runs", None)
         return runs if isinstance(runs, ThreadRuns) and self.checkpointer not in (None, False) else None
+
+    @contextlib.contextmanager
+    def _hold_thread(self, config: RunnableConfig | None) -> Iterator[None]:
+        runs, thread = self._thread_runs(), root_thread(config)
+        if runs is None or thread is None:
+            yield
+            return
+        with runs.claim(config):
+            lock = store_lock(self.checkpointer)
+            with lock.hold(thread) if lock is not None else contextlib.nullcontext():
+                yield
+
+    @contextlib.asynccontextmanager
+    async def _ahold_thread(self, config: RunnableConfig | None) -> AsyncIterator[None]:
+        runs, thread = self._thread_runs(), root_thread(config)
+        if runs is None or thread is None:
+            yield
+            return
+        with runs.claim(config):
+            lock = await astore_lock(self.checkpointer)
+            async with lock.ahold(thread) if lock is not None else contextlib.nullcontext():
+                yield
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         """`CompiledStateGraph.stream`, refusing a second run on a busy thread (:class:`ThreadBusyError`).
@@ -96,16 +69,14 @@ class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
         for good).
         """
         config = merge_configs({"max_concurrency": STEP_THREADS}, config)
-        runs = self._thread_runs()
-        with runs.claim(config) if runs is not None else contextlib.nullcontext():
+        with self._hold_thread(config):
             yield from super().stream(input, config, **kwargs)
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         """`CompiledStateGraph.astream`, refusing a second run on a busy thread (:class:`ThreadBusyError`)."""
-        runs = self._thread_runs()
-        with runs.claim(config) if runs is not None else contextlib.nullcontext():
+        async with self._ahold_thread(config):
             async for part in super().astream(input, config, **kwargs):
                 yield part
 

@@ -1,0 +1,338 @@
+"""Who holds a thread: one run per `thread_id` at a time, in this process and across processes.
+
+Two runs on one thread at once both read the thread's latest checkpoint and write over
+each other: the thread keeps one of the questions, or an approval resumed twice runs its
+side effects twice. A run therefore holds its thread for as long as it runs:
+
+- in this process, in a :class:`ThreadRuns` registry (one per graph builder);
+- across processes, in the checkpoint store itself, so that every process (or machine)
+  using that store sees it (:func:`store_lock`):
+
+  - a SQLite file (`SqliteSaver`, `AsyncSqliteSaver`): an exclusive `flock` on a
+    per-thread file in the directory `<database>-llmcompiler-threads` next to it;
+  - PostgreSQL (`PostgresSaver`, `AsyncPostgresSaver`, on a connection or a pool): a
+    session-level advisory lock (`pg_try_advisory_lock`) keyed by the thread.
+
+Both are released by the operating system or the database server when the holding
+process dies, so a run killed mid-way never leaves its thread locked; a process resuming
+it a moment later gets the lock. Other checkpointers (in memory, Redis, your own) get the
+in-process check only; the LangGraph server serialises runs per thread itself
+(`multitask_strategy`).
+
+Example:
+    >>> runs = ThreadRuns()
+    >>> config = {"configurable": {"thread_id": "t1"}}
+    >>> with runs.claim(config):
+    ...     try:
+    ...         with runs.claim(config):
+    ...             pass
+    ...     except ThreadBusyError as error:
+    ...         print(str(error).split(":")[0])
+    thread 't1' already has a run in progress (for 0.0 s)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from langchain_core.runnables import RunnableConfig
+
+try:  # POSIX only; elsewhere SQLite files get the in-process check only
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "LOCK_DIRECTORY_SUFFIX",
+    "FileThreadLock",
+    "PostgresThreadLock",
+    "StoreLock",
+    "ThreadBusyError",
+    "ThreadRuns",
+    "advisory_key",
+    "astore_lock",
+    "root_thread",
+    "store_lock",
+]
+
+LOCK_DIRECTORY_SUFFIX = "-llmcompiler-threads"
+"""The directory of per-thread lock files next to a SQLite checkpoint database."""
+
+
+class ThreadBusyError(RuntimeError):
+    """A run was started on a thread that already has a run in progress."""
+
+
+def _busy(thread: str, holder: str) -> ThreadBusyError:
+    return ThreadBusyError(
+        f"thread {thread!r} already has a run in progress ({holder}): two runs at once would "
+        "overwrite each other's messages, or run an approved side effect twice. Wait for it to "
+        "finish, or use another thread_id (the LangGraph server queues or rejects such runs "
+        "with multitask_strategy)."
+    )
+
+
+def root_thread(config: RunnableConfig | None) -> str | None:
+    """The thread of a top-level run with a thread id; `None` for nested calls and thread-less runs."""
+    configurable = (config or {}).get("configurable") or {}
+    if configurable.get("checkpoint_ns") or configurable.get("__pregel_task_id"):
+        return None  # a subgraph, or a graph called from a node: the parent run owns the thread
+    thread = configurable.get("thread_id")
+    return None if thread is None else str(thread)
+
+
+class ThreadRuns:
+    """The threads with a top-level run in progress in this process, for every copy of one graph."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._busy: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def claim(self, config: RunnableConfig | None) -> Iterator[None]:
+        """Hold the run's thread for the duration of the block.
+
+        Raises:
+            ThreadBusyError: Another run in this process holds the thread.
+        """
+        thread = root_thread(config)
+        if thread is not None:
+            with self._lock:
+                since = self._busy.get(thread)
+                if since is not None:
+                    raise _busy(thread, f"for {time.time() - since:.1f} s")
+                self._busy[thread] = time.time()
+        try:
+            yield
+        finally:
+            if thread is not None:
+                with self._lock:
+                    self._busy.pop(thread, None)
+
+
+class StoreLock(Protocol):
+    """A lock per thread that every process using one checkpoint store sees."""
+
+    def hold(self, thread: str) -> contextlib.AbstractContextManager[None]:
+        """Hold `thread` for the block (sync runs); raises :class:`ThreadBusyError` if held."""
+        ...
+
+    def ahold(self, thread: str) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold `thread` for the block (async runs); raises :class:`ThreadBusyError` if held."""
+        ...
+
+
+class FileThreadLock:
+    """Per-thread `flock`s on files in one directory (next to a SQLite checkpoint database).
+
+    A lock belongs to the open file, so two runs in one process exclude each other too,
+    and the kernel drops it when the process dies. The file is removed when its run ends.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+
+    def path(self, thread: str) -> Path:
+        """The lock file of `thread`."""
+        return self.directory / f"{hashlib.sha256(thread.encode()).hexdigest()[:32]}.lock"
+
+    def _acquire(self, thread: str) -> tuple[int, Path]:
+        assert fcntl is not None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.path(thread)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 512, 0).decode(errors="replace") or "unknown holder"
+                os.close(fd)
+                raise _busy(thread, f"{holder}; lock file {path}") from None
+            if _same_file(fd, path):
+                break
+            os.close(fd)  # its holder removed the file after we opened it: take the new one
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"held by pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}".encode(), 0)
+        return fd, path
+
+    @contextlib.contextmanager
+    def hold(self, thread: str) -> Iterator[None]:
+        """Hold `thread` for the block; raises :class:`ThreadBusyError` if another run does."""
+        fd, path = self._acquire(thread)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()  # before the unlock, so a waiting opener sees the file is stale
+            os.close(fd)
+
+    @contextlib.asynccontextmanager
+    async def ahold(self, thread: str) -> AsyncIterator[None]:
+        """:meth:`hold` for async runs (taking a `flock` without waiting does not block)."""
+        with self.hold(thread):
+            yield
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        named = path.stat()
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (named.st_ino, named.st_dev) == (opened.st_ino, opened.st_dev)
+
+
+def advisory_key(thread: str) -> int:
+    """The PostgreSQL advisory lock key (a signed 64-bit integer) of `thread`."""
+    digest = hashlib.sha256(f"llmcompiler-graph thread {thread}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+_TRY = "SELECT pg_try_advisory_lock(%s) AS held"
+_UNLOCK = "SELECT pg_advisory_unlock(%s)"
+_HOLDER = (
+    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND classid = %s::bigint::oid AND objid = %s::bigint::oid AND objsubid = 1"
+)
+
+
+class PostgresThreadLock:
+    """Per-thread session-level advisory locks in the checkpointer's PostgreSQL database.
+
+    On a saver built over one connection, the lock is taken on that connection (under the
+    saver's own lock); over a pool, on a connection of its own, opened with the pool's
+    settings for the run and closed after it, so runs never keep pooled connections.
+    PostgreSQL drops the lock when the session ends, also when the process dies.
+    """
+
+    def __init__(self, saver: Any) -> None:
+        self.saver = saver
+
+    def _pool(self) -> Any:
+        conn = self.saver.conn
+        return conn if hasattr(conn, "conninfo") and hasattr(conn, "connection_class") else None
+
+    def _own_connection_args(self, pool: Any) -> tuple[Any, dict[str, Any]]:
+        return pool.conninfo, {**(pool.kwargs or {}), "autocommit": True}
+
+    @contextlib.contextmanager
+    def hold(self, thread: str) -> Iterator[None]:
+        """Hold `thread` for the block; raises :class:`ThreadBusyError` if another session does."""
+        key = advisory_key(thread)
+        pool = self._pool()
+        if pool is not None:
+            conninfo, kwargs = self._own_connection_args(pool)
+            with pool.connection_class.connect(conninfo, **kwargs) as conn:
+                _take(conn, thread, key)
+                yield  # closing the connection ends the session and its lock
+            return
+        with self.saver.lock:
+            _take(self.saver.conn, thread, key)
+        try:
+            yield
+        finally:
+            with self.saver.lock, contextlib.suppress(Exception):
+                self.saver.conn.execute(_UNLOCK, (key,)).fetchone()
+
+    @contextlib.asynccontextmanager
+    async def ahold(self, thread: str) -> AsyncIterator[None]:
+        """:meth:`hold` for async runs, on the saver's async connection or pool."""
+        key = advisory_key(thread)
+        pool = self._pool()
+        if pool is not None:
+            conninfo, kwargs = self._own_connection_args(pool)
+            async with await pool.connection_class.connect(conninfo, **kwargs) as conn:
+                await _atake(conn, thread, key)
+                yield
+            return
+        async with self.saver.lock:
+            await _atake(self.saver.conn, thread, key)
+        try:
+            yield
+        finally:
+            async with self.saver.lock:
+                with contextlib.suppress(Exception):
+                    await (await self.saver.conn.execute(_UNLOCK, (key,))).fetchone()
+
+
+def _held(row: Any) -> bool:
+    return bool(row["held"] if isinstance(row, dict) else row[0])
+
+
+def _lock_oids(key: int) -> tuple[int, int]:
+    """`pg_locks.classid` and `objid` of an advisory lock on the 64-bit `key`."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+def _busy_in_postgres(thread: str, key: int, holder: Any) -> ThreadBusyError:
+    pid = (holder["pid"] if isinstance(holder, dict) else holder[0]) if holder else "unknown"
+    return _busy(thread, f"held by PostgreSQL backend pid {pid}; advisory lock {key}")
+
+
+def _take(conn: Any, thread: str, key: int) -> None:
+    if not _held(conn.execute(_TRY, (key,)).fetchone()):
+        raise _busy_in_postgres(thread, key, conn.execute(_HOLDER, _lock_oids(key)).fetchone())
+
+
+async def _atake(conn: Any, thread: str, key: int) -> None:
+    if not _held(await (await conn.execute(_TRY, (key,))).fetchone()):
+        holder = await (await conn.execute(_HOLDER, _lock_oids(key))).fetchone()
+        raise _busy_in_postgres(thread, key, holder)
+
+
+def _sqlite_file(names: Any) -> str | None:
+    """The main database's file from `PRAGMA database_list` rows; `None` in memory."""
+    for row in names:
+        if row[1] == "main":
+            return str(row[2]) or None
+    return None
+
+
+def _class_names(checkpointer: Any) -> set[str]:
+    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(checkpointer).__mro__}
+
+
+_SYNC_SQLITE = "langgraph.checkpoint.sqlite.SqliteSaver"
+_ASYNC_SQLITE = "langgraph.checkpoint.sqlite.aio.AsyncSqliteSaver"
+_POSTGRES = "langgraph.checkpoint.postgres.base.BasePostgresSaver"
+
+
+def _file_lock(database: str | None) -> FileThreadLock | None:
+    if database is None or fcntl is None:
+        return None
+    return FileThreadLock(database + LOCK_DIRECTORY_SUFFIX)
+
+
+def store_lock(checkpointer: Any) -> StoreLock | None:
+    """The cross-process thread lock of a sync run's checkpointer; `None` if it has none.
+
+    Reads which file a `SqliteSaver` uses (`None` for `:memory:`).
+    """
+    names = _class_names(checkpointer)
+    if _POSTGRES in names:
+        return PostgresThreadLock(checkpointer)
+    if _SYNC_SQLITE in names:
+        with checkpointer.lock:
+            return _file_lock(_sqlite_file(checkpointer.conn.execute("PRAGMA database_list").fetchall()))
+    return None
+
+
+async def astore_lock(checkpointer: Any) -> StoreLock | None:
+    """:func:`store_lock` for an async run's checkpointer (reads an `AsyncSqliteSaver`'s file)."""
+    names = _class_names(checkpointer)
+    if _POSTGRES in names:
+        return PostgresThreadLock(checkpointer)
+    if _ASYNC_SQLITE in names:
+        async with checkpointer.lock:
+            cursor = await checkpointer.conn.execute("PRAGMA database_list")
+            return _file_lock(_sqlite_file(await cursor.fetchall()))
+    return None
