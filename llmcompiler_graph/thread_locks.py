@@ -33,6 +33,7 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -297,13 +298,21 @@ def _sqlite_file(names: Any) -> str | None:
     return None
 
 
-def _class_names(checkpointer: Any) -> set[str]:
-    return {f"{cls.__module__}.{cls.__qualname__}" for cls in type(checkpointer).__mro__}
+_SQLITE = "langgraph.checkpoint.sqlite.SqliteSaver"
 
 
-_SYNC_SQLITE = "langgraph.checkpoint.sqlite.SqliteSaver"
-_ASYNC_SQLITE = "langgraph.checkpoint.sqlite.aio.AsyncSqliteSaver"
-_POSTGRES = "langgraph.checkpoint.postgres.base.BasePostgresSaver"
+def _is_async(checkpointer: Any) -> bool:
+    """Whether a SQLite or PostgreSQL saver is the async kind (its own lock is an asyncio one)."""
+    return isinstance(getattr(checkpointer, "lock", None), asyncio.Lock)
+
+
+def _kind(checkpointer: Any) -> str | None:
+    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(checkpointer).__mro__}
+    if "langgraph.checkpoint.postgres.base.BasePostgresSaver" in names:
+        return "postgres"
+    if names & {_SQLITE, "langgraph.checkpoint.sqlite.aio.AsyncSqliteSaver"}:
+        return "sqlite"
+    return None
 
 
 def _file_lock(database: str | None) -> FileThreadLock | None:
@@ -312,27 +321,63 @@ def _file_lock(database: str | None) -> FileThreadLock | None:
     return FileThreadLock(database + LOCK_DIRECTORY_SUFFIX)
 
 
+class _OnSaverLoop:
+    """A sync run's hold of an async saver's lock, taken and released on that saver's loop."""
+
+    def __init__(self, lock: StoreLock, loop: asyncio.AbstractEventLoop) -> None:
+        self.lock, self.loop = lock, loop
+
+    @contextlib.contextmanager
+    def hold(self, thread: str) -> Iterator[None]:
+        held = self.lock.ahold(thread)
+        asyncio.run_coroutine_threadsafe(held.__aenter__(), self.loop).result()
+        try:
+            yield
+        finally:
+            asyncio.run_coroutine_threadsafe(held.__aexit__(None, None, None), self.loop).result()
+
+    def ahold(self, thread: str) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.lock.ahold(thread)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def store_lock(checkpointer: Any) -> StoreLock | None:
     """The cross-process thread lock of a sync run's checkpointer; `None` if it has none.
 
-    Reads which file a `SqliteSaver` uses (`None` for `:memory:`).
+    `None` for checkpointers other than SQLite files and PostgreSQL, for `:memory:`, and
+    for an async saver called from its own event loop (LangGraph refuses that run itself).
     """
-    names = _class_names(checkpointer)
-    if _POSTGRES in names:
+    kind = _kind(checkpointer)
+    if kind is None:
+        return None
+    if _is_async(checkpointer):
+        loop = getattr(checkpointer, "loop", None)
+        if not isinstance(loop, asyncio.AbstractEventLoop) or _on_loop(loop) or loop.is_closed():
+            return None
+        lock = asyncio.run_coroutine_threadsafe(astore_lock(checkpointer), loop).result()
+        return lock if lock is None or kind == "sqlite" else _OnSaverLoop(lock, loop)
+    if kind == "postgres":
         return PostgresThreadLock(checkpointer)
-    if _SYNC_SQLITE in names:
-        with checkpointer.lock:
-            return _file_lock(_sqlite_file(checkpointer.conn.execute("PRAGMA database_list").fetchall()))
-    return None
+    with checkpointer.lock:
+        return _file_lock(_sqlite_file(checkpointer.conn.execute("PRAGMA database_list").fetchall()))
 
 
 async def astore_lock(checkpointer: Any) -> StoreLock | None:
-    """:func:`store_lock` for an async run's checkpointer (reads an `AsyncSqliteSaver`'s file)."""
-    names = _class_names(checkpointer)
-    if _POSTGRES in names:
+    """:func:`store_lock` for an async run's checkpointer.
+
+    `None` for sync savers too: LangGraph runs them in sync runs only.
+    """
+    kind = _kind(checkpointer)
+    if kind is None or not _is_async(checkpointer):
+        return None
+    if kind == "postgres":
         return PostgresThreadLock(checkpointer)
-    if _ASYNC_SQLITE in names:
-        async with checkpointer.lock:
-            cursor = await checkpointer.conn.execute("PRAGMA database_list")
-            return _file_lock(_sqlite_file(await cursor.fetchall()))
-    return None
+    async with checkpointer.lock:
+        cursor = await checkpointer.conn.execute("PRAGMA database_list")
+        return _file_lock(_sqlite_file(await cursor.fetchall()))

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -353,3 +354,72 @@ async def test_a_retried_resume_addressed_to_an_answered_approval_is_ignored(tmp
     await graph.ainvoke(Command(resume={first.id: "approve"}), THREAD)  # the retried request
     assert [i.id for i in (await graph.aget_state(THREAD)).interrupts] == [second.id]
     assert Counter(a["to"] for a in log.args_of("send_email")) == {"team": 1, "boss": 1}
+
+
+@pytest.fixture
+def saver_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop on a thread of its own, where an async saver lives (as in a web app)."""
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    yield loop
+    loop.call_soon_threadsafe(loop.stop)
+    runner.join(5)
+
+
+def on_loop(loop: asyncio.AbstractEventLoop, coroutine: Any) -> Any:
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result(30)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=needs_postgres)])
+def test_a_sync_run_on_an_async_saver_holds_its_thread_through_the_savers_loop(
+    backend: str, saver_loop: asyncio.AbstractEventLoop, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """`invoke` from another thread on an `AsyncSqliteSaver` / `AsyncPostgresSaver` is locked too."""
+    store = make_store(backend, tmp_path, request)
+
+    async def open_saver() -> tuple[Any, Any]:
+        if backend == "sqlite":
+            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+            opened: Any = AsyncSqliteSaver.from_conn_string(store.url)
+        else:
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+            opened = AsyncPostgresSaver.from_conn_string(store.url)
+        saver = await opened.__aenter__()
+        if backend == "postgres":
+            await saver.setup()
+        return opened, saver
+
+    opened, saver = on_loop(saver_loop, open_saver())
+    try:
+        lock = store_lock(saver)
+        assert lock is not None
+        with lock.hold("t1"):
+            other = make_other_lock(backend, store)
+            with pytest.raises(ThreadBusyError), other.hold("t1"):
+                pass
+        with make_other_lock(backend, store).hold("t1"):  # released through the loop
+            pass
+
+        async def from_the_savers_own_loop() -> Any:
+            return store_lock(saver)
+
+        assert on_loop(saver_loop, from_the_savers_own_loop()) is None  # LangGraph refuses that run
+
+        graph = slow_graph(saver, [])
+        state = graph.invoke({"messages": [("user", "q")]}, {"configurable": {"thread_id": "s"}})
+        assert state["messages"][-1].content == "waited"
+    finally:
+        on_loop(saver_loop, opened.__aexit__(None, None, None))
+
+
+def make_other_lock(backend: str, store: Store) -> Any:
+    """A lock on the same store through another connection (as another process would have)."""
+    if backend == "sqlite":
+        return FileThreadLock(store.url + LOCK_DIRECTORY_SUFFIX)
+    import psycopg
+    from langgraph.checkpoint.postgres import PostgresSaver
+
+    return PostgresThreadLock(PostgresSaver(psycopg.connect(store.url, autocommit=True)))
