@@ -15,9 +15,12 @@ side effects twice. A run therefore holds its thread for as long as it runs:
 
 Both are released by the operating system or the database server when the holding
 process dies, so a run killed mid-way never leaves its thread locked; a process resuming
-it a moment later gets the lock. Other checkpointers (in memory, Redis, your own) get the
-in-process check only; the LangGraph server serialises runs per thread itself
-(`multitask_strategy`).
+it a moment later gets the lock. A sync run on an async saver takes and releases the
+lock on that saver's event loop. Other checkpointers (in memory, Redis, your own) get the
+in-process check only. The LangGraph server serialises runs per thread itself
+(`multitask_strategy`); on PostgreSQL its checkpointer is an `AsyncPostgresSaver`, so the
+lock is taken there too, and agrees with the server (it interrupts, rolls back or queues
+the running run before it starts the next).
 
 Example:
     >>> runs = ThreadRuns()

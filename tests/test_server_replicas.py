@@ -11,6 +11,7 @@ unix sockets, the replicas on loopback ports). See llmcompiler_graph/bench/repli
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import os
 from collections.abc import Iterator
@@ -70,3 +71,53 @@ async def test_two_replicas_finish_every_run_when_one_is_killed_mid_way(
     # Each run calls three tools; only calls cut short by the kill may have run a second time.
     assert RUNS * 3 <= report.tool_executions <= RUNS * 3 + report.repeated_calls, summary
     assert report.ok, summary
+
+
+@needs_postgres
+@needs_redis
+@needs_server_runtime
+@pytest.mark.enable_socket
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("strategy", ["interrupt", "rollback", "enqueue"])
+async def test_a_second_run_on_a_busy_thread_follows_the_servers_multitask_strategy(
+    strategy: str, tmp_path: Path, loopback_only: None
+) -> None:
+    """The run's own thread lock (an advisory lock on the server's PostgreSQL) agrees with the server.
+
+    The server interrupts, rolls back or queues the first run before the second starts, so
+    the second never finds the thread held (no `ThreadBusyError`) and answers its question.
+    """
+    from langgraph_sdk import get_client
+
+    from llmcompiler_graph.bench import replica_graph
+    from llmcompiler_graph.bench.replicas import _server_env, start_replica, stop_replica, wait_healthy
+
+    with ThrowawayPostgres() as postgres, ThrowawayRedis() as redis:
+        database = postgres.create_database()
+        replica_graph.create_effects_table(database)
+        env = _server_env(
+            database_url=database,
+            redis_url=redis.url,
+            jobs_per_replica=4,
+            tool_log=tmp_path / "tools.jsonl",
+            tool_latency=3.0,
+        )
+        replica = start_replica(0, env, tmp_path)
+        try:
+            await wait_healthy(replica)
+            client = get_client(url=replica.url, timeout=30.0)
+            thread = (await client.threads.create())["thread_id"]
+            ask = [{"messages": [{"role": "user", "content": replica_graph.question(n)}]} for n in (1, 2)]
+            first = await client.runs.create(thread, replica_graph.GRAPH_ID, input=ask[0])
+            await asyncio.sleep(1.5)  # the first run is calling its tools
+            second = await client.runs.create(
+                thread, replica_graph.GRAPH_ID, input=ask[1], multitask_strategy=strategy
+            )
+            values = await client.runs.join(thread, second["run_id"])
+            status = (await client.runs.get(thread, second["run_id"]))["status"]
+            assert status == "success", f"{values}\n{replica.log()}"
+            assert values["messages"][-1]["content"] == replica_graph.expected_answer(2)
+            if strategy == "enqueue":
+                assert (await client.runs.get(thread, first["run_id"]))["status"] == "success"
+        finally:
+            stop_replica(replica)
