@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,3 +123,79 @@ async def test_a_second_run_on_a_busy_thread_follows_the_servers_multitask_strat
                 assert (await client.runs.get(thread, first["run_id"]))["status"] == "success"
         finally:
             stop_replica(replica)
+
+
+@needs_postgres
+@needs_redis
+@needs_server_runtime
+@pytest.mark.enable_socket
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("strategy", ["reject", "enqueue"])
+async def test_one_approval_resumed_on_two_replicas_at_once_records_once(
+    strategy: str, tmp_path: Path, loopback_only: None
+) -> None:
+    """A double-clicked approval whose two requests reach two replicas: the side effect runs once.
+
+    `record` needs approval here. The run pauses before it; then both replicas get
+    `Command(resume="approve")` for the thread at the same moment. With `reject` the
+    server refuses one of them (409); with `enqueue` the second resumes a thread that no
+    longer waits. Either way `record` runs once and the thread answers its question.
+    """
+    from langgraph_sdk import get_client
+    from langgraph_sdk.errors import ConflictError
+
+    from llmcompiler_graph.bench import replica_graph
+    from llmcompiler_graph.bench.replicas import _server_env, start_replica, stop_replica, wait_healthy
+
+    tool_log = tmp_path / "tools.jsonl"
+    with ThrowawayPostgres() as postgres, ThrowawayRedis() as redis:
+        database = postgres.create_database()
+        replica_graph.create_effects_table(database)
+        env = _server_env(
+            database_url=database,
+            redis_url=redis.url,
+            jobs_per_replica=4,
+            tool_log=tool_log,
+            tool_latency=0.5,
+        )
+        env[replica_graph.APPROVALS_ENV] = "1"
+        replicas = [start_replica(0, env, tmp_path)]
+        try:
+            await wait_healthy(replicas[0])
+            first_client = get_client(url=replicas[0].url, timeout=30.0)
+            thread = (await first_client.threads.create())["thread_id"]
+            ask = {"messages": [{"role": "user", "content": replica_graph.question(7)}]}
+            first = await first_client.runs.create(thread, replica_graph.GRAPH_ID, input=ask)
+            await first_client.runs.join(thread, first["run_id"])
+            pending = (await first_client.threads.get_state(thread))["interrupts"]
+            assert [call["tool"] for call in pending[0]["value"]["calls"]] == ["record"]
+            # The second replica starts once the first has run (so it has migrated the database).
+            replicas.append(start_replica(1, env, tmp_path))
+            await wait_healthy(replicas[1])
+            clients = [first_client, get_client(url=replicas[1].url, timeout=30.0)]
+
+            async def approve(client: Any) -> Any:
+                try:
+                    return await client.runs.create(
+                        thread,
+                        replica_graph.GRAPH_ID,
+                        command={"resume": "approve"},
+                        multitask_strategy=strategy,
+                    )
+                except ConflictError as error:
+                    return error
+
+            resumes = await asyncio.gather(*(approve(client) for client in clients))
+            accepted = [run for run in resumes if not isinstance(run, Exception)]
+            assert len(accepted) == (1 if strategy == "reject" else 2), resumes  # the record takes 0.5 s
+            for run in accepted:
+                await first_client.runs.join(thread, run["run_id"])
+            state = await first_client.threads.get_state(thread)
+            logs = "\n".join(replica.log() for replica in replicas)
+            assert state["values"]["messages"][-1]["content"] == replica_graph.expected_answer(7), logs
+            entries = [json.loads(line) for line in tool_log.read_text().splitlines()]
+            records = [e for e in entries if e["event"] == "start" and e["call"].startswith("record ")]
+            assert len(records) == 1, (resumes, records)
+        finally:
+            for replica in replicas:
+                stop_replica(replica)

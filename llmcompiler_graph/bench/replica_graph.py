@@ -38,6 +38,7 @@ from llmcompiler_graph import create_llmcompiler
 from llmcompiler_graph.testing import ScriptedChatModel
 
 __all__ = [
+    "APPROVALS_ENV",
     "EFFECTS_DB_ENV",
     "GRAPH_ID",
     "LATENCY_ENV",
@@ -52,6 +53,8 @@ GRAPH_ID = "replica_bench"
 LOG_ENV = "LLMCOMPILER_REPLICA_LOG"
 EFFECTS_DB_ENV = "LLMCOMPILER_REPLICA_EFFECTS_DB"
 LATENCY_ENV = "LLMCOMPILER_REPLICA_TOOL_LATENCY"
+APPROVALS_ENV = "LLMCOMPILER_REPLICA_APPROVALS"
+"""Set to `1` and `record` needs approval: each run pauses before it (resume with `approve`)."""
 TICKET = re.compile(r"ticket-\d{4}")
 SCRIPT_LENGTH = 200_000
 """Model calls one server process can answer (two per run)."""
@@ -159,7 +162,10 @@ def build_graph() -> CompiledStateGraph[Any, Any, Any, Any]:
         StructuredTool.from_function(coroutine=search, name="search", description="Look a query up."),
         StructuredTool.from_function(coroutine=record, name="record", description="Record a ticket."),
     ]
-    graph: CompiledStateGraph[Any, Any, Any, Any] = create_llmcompiler(model, tools).compile(name=GRAPH_ID)
+    approvals = ["record"] if os.environ.get(APPROVALS_ENV) == "1" else []
+    graph: CompiledStateGraph[Any, Any, Any, Any] = create_llmcompiler(
+        model, tools, side_effect_tools=approvals
+    ).compile(name=GRAPH_ID)
     return graph
 
 
