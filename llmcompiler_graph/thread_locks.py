@@ -72,7 +72,18 @@ LOCK_DIRECTORY_SUFFIX = "-llmcompiler-threads"
 
 
 class ThreadBusyError(RuntimeError):
-    """A run was started on a thread that already has a run in progress."""
+    """A run was started on a thread that already has a run in progress.
+
+    Attributes:
+        thread_id: The thread.
+        holder: Who holds it, as far as known: how long a run of this process has held
+            it, the pid and host holding a SQLite lock file, or the PostgreSQL backend pid.
+    """
+
+    def __init__(self, message: str, *, thread_id: str | None = None, holder: str | None = None) -> None:
+        super().__init__(message)
+        self.thread_id = thread_id
+        self.holder = holder
 
 
 def _busy(thread: str, holder: str) -> ThreadBusyError:
@@ -80,7 +91,9 @@ def _busy(thread: str, holder: str) -> ThreadBusyError:
         f"thread {thread!r} already has a run in progress ({holder}): two runs at once would "
         "overwrite each other's messages, or run an approved side effect twice. Wait for it to "
         "finish, or use another thread_id (the LangGraph server queues or rejects such runs "
-        "with multitask_strategy)."
+        "with multitask_strategy).",
+        thread_id=thread,
+        holder=holder,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -185,11 +186,15 @@ def test_a_file_lock_excludes_a_second_holder_even_in_the_same_process(tmp_path:
     locks = FileThreadLock(tmp_path / "locks")
     with locks.hold("t1"):
         busy = pytest.raises(ThreadBusyError, match=rf"held by pid {os.getpid()} .*lock file")
-        with busy, FileThreadLock(tmp_path / "locks").hold("t1"):
+        with busy as caught, FileThreadLock(tmp_path / "locks").hold("t1"):
             pass
         with locks.hold("t2"):  # another thread is another lock
             pass
     assert list((tmp_path / "locks").iterdir()) == []  # released and removed
+    error = caught.value
+    assert error.thread_id == "t1" and error.holder is not None and f"pid {os.getpid()}" in error.holder
+    copy = pickle.loads(pickle.dumps(error))  # it crosses process boundaries whole
+    assert (str(copy), copy.thread_id, copy.holder) == (str(error), error.thread_id, error.holder)
     with locks.hold("t1"):
         pass
 
