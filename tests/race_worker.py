@@ -34,7 +34,7 @@ from llmcompiler_graph.testing import ScriptedChatModel
 
 THREAD = {"configurable": {"thread_id": "race"}}
 PLAN = '1. transfer("bob", 100)\n2. transfer("ann", 50)\n3. join()<END_OF_PLAN>'
-TRANSFER_S = float(os.environ.get("RACE_TRANSFER_S", "0.5"))
+TRANSFER_S = float(os.environ.get("RACE_TRANSFER_S", "1.0"))
 
 
 def record(call: str) -> None:

@@ -283,8 +283,9 @@ def test_two_graphs_on_one_sqlite_file_in_one_process_exclude_each_other(tmp_pat
             )
 
         outcomes = asyncio.run(both())
-    assert outcomes[0]["messages"][-1].content == "waited"
-    assert isinstance(outcomes[1], ThreadBusyError), outcomes
+    refused = [o for o in outcomes if isinstance(o, ThreadBusyError)]
+    answered = [o["messages"][-1].content for o in outcomes if isinstance(o, dict)]
+    assert len(refused) == 1 and answered == ["waited"], outcomes  # usually the second is refused
     assert started == ["x"]
 
 
