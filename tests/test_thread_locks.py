@@ -429,3 +429,43 @@ def make_other_lock(backend: str, store: Store) -> Any:
     from langgraph.checkpoint.postgres import PostgresSaver
 
     return PostgresThreadLock(PostgresSaver(psycopg.connect(store.url, autocommit=True)))
+
+
+@pytest.fixture
+def password_database(request: pytest.FixtureRequest) -> str:
+    """A database owned by a role that must log in with a password (SCRAM), on the test cluster."""
+    import psycopg
+
+    cluster = request.getfixturevalue("postgres_cluster")
+    role, name = f"app_{os.getpid()}", f"pw_{time.monotonic_ns()}"
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'a secret'")  # names we made, never input
+        conn.execute(f'CREATE DATABASE "{name}" OWNER {role}')
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])  # type: ignore[index]
+        hba.write_text(f"local all {role} scram-sha-256\n" + hba.read_text())
+        conn.execute("SELECT pg_reload_conf()")
+    without_password = f"postgresql://{role}@/{name}?host={cluster.directory}"
+    with pytest.raises(psycopg.OperationalError, match="password"):
+        psycopg.connect(without_password).close()  # the role really needs its password
+    return f"postgresql://{role}:a%20secret@/{name}?host={cluster.directory}"
+
+
+@needs_postgres
+async def test_a_pool_lock_logs_in_with_the_pools_password(password_database: str) -> None:
+    """Over a pool, the lock opens its own connection with the pool's conninfo: credentials included."""
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg.rows import dict_row
+    from psycopg_pool import AsyncConnectionPool
+
+    kwargs = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    async with AsyncConnectionPool(password_database, kwargs=kwargs, min_size=1, max_size=2) as pool:
+        saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+        await saver.setup()
+        graph = slow_graph(saver, [])
+        thread = {"configurable": {"thread_id": "with-password"}}
+        running = asyncio.create_task(graph.ainvoke({"messages": [("user", "q")]}, thread))
+        await asyncio.sleep(0.25)  # the run holds its thread, on a connection opened with the password
+        other = slow_graph(saver, [])  # built apart: no in-process registry in common
+        with pytest.raises(ThreadBusyError, match="advisory lock"):
+            await other.ainvoke({"messages": [("user", "again")]}, thread)
+        assert (await running)["messages"][-1].content == "waited"
