@@ -24,7 +24,7 @@ from typing_extensions import Unpack
 from llmcompiler_graph.graph import create_llmcompiler
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.options import AgentOptions
-from llmcompiler_graph.state import LLMCompilerState
+from llmcompiler_graph.state import with_llmcompiler_keys
 from llmcompiler_graph.tool_calls import ToolExecute, ToolWrapper
 from llmcompiler_graph.toolset import ToolLike
 
@@ -79,25 +79,70 @@ def tool_wrappers(middleware: Sequence[Any]) -> list[ToolWrapper]:
     """
     wrappers: list[ToolWrapper] = []
     for item in middleware:
-        unsupported = [hook for hook in UNSUPPORTED_MIDDLEWARE_HOOKS if _overrides(item, hook)]
-        if unsupported:
-            msg = (
-                f"middleware {type(item).__name__} uses {', '.join(unsupported)}: LLMCompiler has no "
-                "single model loop for these hooks (its model calls are the planner and the joiner). "
-                "Tool hooks (wrap_tool_call / awrap_tool_call) work; for model behaviour pass "
-                "system_prompt=, planner_prompt= or joiner_prompt=, or wrap the model itself."
-            )
-            raise ValueError(msg)
+        _refuse_model_hooks(item)
         if _overrides(item, "awrap_tool_call"):
             wrappers.append(item.awrap_tool_call)
         elif _overrides(item, "wrap_tool_call"):
             wrappers.append(_from_sync(item.wrap_tool_call))
+        elif _is_middleware(item):
+            continue  # tools and state keys only (see middleware_tools, middleware_state_schemas)
         elif callable(item):
             wrappers.append(item)
         else:
             msg = f"middleware must be AgentMiddleware instances or async tool wrappers, got {item!r}"
             raise TypeError(msg)
     return wrappers
+
+
+INSTEAD_OF_MIDDLEWARE = {
+    "HumanInTheLoopMiddleware": (
+        "pass side_effect_tools=[...] instead: the graph pauses once per plan with every such call "
+        "(resume with 'approve', 'reject' or an edit)"
+    ),
+    "ToolCallLimitMiddleware": "pass max_tasks_per_plan= and max_replans= instead (they bound tool calls)",
+    "ModelCallLimitMiddleware": "pass max_replans= instead: each round is one planner and one joiner call",
+}
+"""What to use instead of the create_agent middleware that has an LLMCompiler option of its own."""
+
+
+def _refuse_model_hooks(item: Any) -> None:
+    unsupported = [hook for hook in UNSUPPORTED_MIDDLEWARE_HOOKS if _overrides(item, hook)]
+    if not unsupported:
+        return
+    name = type(item).__name__
+    instead = INSTEAD_OF_MIDDLEWARE.get(name) or (
+        "tool hooks (wrap_tool_call / awrap_tool_call) work; for model behaviour pass "
+        "system_prompt=, planner_prompt= or joiner_prompt=, or wrap the model itself"
+    )
+    msg = (
+        f"middleware {name} uses {', '.join(unsupported)}: LLMCompiler has no single model loop "
+        f"for these hooks (its model calls are the planner and the joiner); {instead}."
+    )
+    raise ValueError(msg)
+
+
+def _is_middleware(item: Any) -> bool:
+    try:
+        from langchain.agents.middleware import AgentMiddleware
+    except ImportError:  # pragma: no cover - langchain is a dependency
+        return False
+    return isinstance(item, AgentMiddleware)
+
+
+def middleware_tools(middleware: Sequence[Any]) -> list[Any]:
+    """The tools middleware contributes (`AgentMiddleware.tools`), as create_agent adds them."""
+    return [
+        tool for item in middleware if _is_middleware(item) for tool in (getattr(item, "tools", None) or ())
+    ]
+
+
+def middleware_state_schemas(middleware: Sequence[Any]) -> list[type[Any]]:
+    """The state schemas middleware declares (`AgentMiddleware.state_schema`), in order."""
+    return [
+        item.state_schema
+        for item in middleware
+        if _is_middleware(item) and getattr(item, "state_schema", None)
+    ]
 
 
 def create_agent(
@@ -116,6 +161,7 @@ def create_agent(
     debug: bool = False,
     name: str | None = None,
     cache: BaseCache[Any] | None = None,
+    transformers: Sequence[Any] | None = None,
     **llmcompiler_options: Unpack[AgentOptions],
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     r"""An LLMCompiler agent with `langchain.agents.create_agent`'s signature, compiled.
@@ -125,10 +171,13 @@ def create_agent(
         tools: LangChain tools or functions with docstrings (at least one).
         system_prompt: Instructions or persona, given to the planner and the joiner.
         middleware: `AgentMiddleware` whose `wrap_tool_call` / `awrap_tool_call` run around every
-            tool call. Model-loop hooks (`before_model`, `wrap_model_call`, ...) are refused.
+            tool call; its `tools` are added to the tools and its `state_schema` to the state.
+            Model-loop hooks (`before_model`, `wrap_model_call`, ...) are refused.
         response_format: A schema (or `ToolStrategy` / `ProviderStrategy`): the answer is also
             given as `state["structured_response"]`.
-        state_schema: A subclass of :class:`~llmcompiler_graph.state.LLMCompilerState`.
+        state_schema: Your state's extra keys: a subclass of LangChain's `AgentState` (as for
+            create_agent) or of :class:`~llmcompiler_graph.state.LLMCompilerState`. Its keys
+            are merged with the graph's own, and with middleware's `state_schema`s.
         context_schema: Schema of the run context tools read through `ToolRuntime`.
         checkpointer: As for any compiled graph (durable runs, threads, approvals).
         store: Long-term store, injected into tools with `InjectedStore` / `ToolRuntime`.
@@ -138,6 +187,8 @@ def create_agent(
         debug: LangGraph's debug output.
         name: The graph's name and the `name` of its messages.
         cache: LangGraph node cache.
+        transformers: Stream transformer factories, registered on the compiled graph after
+            those middleware declares (`AgentMiddleware.transformers`), as create_agent does.
         **llmcompiler_options: Any of :class:`~llmcompiler_graph.options.AgentOptions`
             (`max_replans`, `task_timeout`, `joiner_model`, `side_effect_tools`, ...).
 
@@ -159,7 +210,8 @@ def create_agent(
         >>> agent.invoke({"messages": [("user", "How tall is Everest?")]})["messages"][-1].name
         'mountains'
     """
-    tools = _checked_tools(tools, interrupt_before, interrupt_after)
+    wrappers = tool_wrappers(middleware)
+    tools = _checked_tools([*(tools or ()), *middleware_tools(middleware)], interrupt_before, interrupt_after)
     builder = create_llmcompiler(
         model,
         tools,
@@ -167,10 +219,14 @@ def create_agent(
         name=name,
         response_format=response_format,
         context_schema=context_schema,
-        state_schema=state_schema or LLMCompilerState,
-        tool_wrappers=tool_wrappers(middleware),
+        state_schema=with_llmcompiler_keys(state_schema, *middleware_state_schemas(middleware)),
+        tool_wrappers=wrappers,
         **llmcompiler_options,
     )
+    stream_transformers = [
+        *(t for m in middleware for t in getattr(m, "transformers", None) or ()),
+        *(transformers or ()),
+    ]
     return builder.compile(
         checkpointer=checkpointer,
         store=store,
@@ -179,6 +235,7 @@ def create_agent(
         debug=debug,
         name=name or "LLMCompiler",
         cache=cache,
+        **({"transformers": stream_transformers} if stream_transformers else {}),
     )
 
 

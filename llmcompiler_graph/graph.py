@@ -18,7 +18,7 @@ from llmcompiler_graph.options import LLMCompilerOptions, Options, resolve_optio
 from llmcompiler_graph.planner import PlannerNode, PlannerSettings, make_planner
 from llmcompiler_graph.prompts import build_planner_prompt
 from llmcompiler_graph.scheduler import make_scheduler
-from llmcompiler_graph.state import TaskDispatch
+from llmcompiler_graph.state import TaskDispatch, with_llmcompiler_keys
 from llmcompiler_graph.structured import make_structured_answer, with_instructions
 from llmcompiler_graph.sync_bridge import AsyncNode, sync_node
 from llmcompiler_graph.task_fetching import Dispatches, Gate
@@ -173,7 +173,8 @@ def create_llmcompiler(
     scheduler = make_scheduler(dispatches, Gate(runner.side_effect_tools), with_state=runner.needs_state)
     approve = make_approval_node({name: tool_parameters(tool) for name, tool in tool_map.items()})
 
-    builder = LLMCompilerGraph(settings.state_schema, context_schema=settings.context_schema)
+    state = with_llmcompiler_keys(settings.state_schema)
+    builder = LLMCompilerGraph(state, context_schema=settings.context_schema)
     builder.add_node(
         PLANNER_NODE, AsyncNode(PLANNER_NODE, _build_planner(planner_model, tool_map, runner, settings))
     )

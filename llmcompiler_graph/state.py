@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, get_origin, get_type_hints
 
 from langchain_core.messages import AnyMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -17,6 +17,7 @@ __all__ = [
     "TaskStatus",
     "merge_approvals",
     "merge_tasks",
+    "with_llmcompiler_keys",
 ]
 
 TaskStatus = Literal["pending", "done", "error", "skipped"]
@@ -141,3 +142,41 @@ class TaskDispatch(TypedDict):
     state: NotRequired[Any]
     """The graph state, for tools that inject it (`InjectedState`, `ToolRuntime.state`);
     absent when no tool does."""
+
+
+def _schema_hints(schema: type[Any]) -> dict[str, Any]:
+    """A state schema's keys and their annotations (reducers kept), generic schemas included."""
+    origin = get_origin(schema) or schema
+    try:
+        return dict(get_type_hints(origin, include_extras=True))
+    except (NameError, TypeError) as error:
+        msg = f"cannot read the keys of state_schema {schema!r}: {error}"
+        raise TypeError(msg) from error
+
+
+def with_llmcompiler_keys(*schemas: type[Any] | None) -> type[Any]:
+    """A state schema with every key of `schemas` and of :class:`LLMCompilerState`.
+
+    `create_agent` users pass `state_schema=` a subclass of LangChain's `AgentState` (and
+    middleware brings state schemas of its own); the graph needs its own keys as well
+    (`tasks`, ...), or tool results would have nowhere to go. Later schemas win over earlier
+    ones for a key both declare, and LLMCompilerState's keys win over all. A schema that
+    already has all of them (a subclass of LLMCompilerState) is returned as it is.
+
+    Example:
+        >>> class MyState(TypedDict):
+        ...     user_name: str
+        >>> merged = with_llmcompiler_keys(MyState)
+        >>> sorted(set(get_type_hints(merged)) - set(get_type_hints(LLMCompilerState)))
+        ['user_name']
+    """
+    given = [schema for schema in schemas if schema is not None]
+    ours = _schema_hints(LLMCompilerState)
+    hints: dict[str, Any] = {}
+    for schema in given:
+        hints.update(_schema_hints(schema))
+    if len(given) == 1 and all(hints.get(key) == value for key, value in ours.items()):
+        return given[0]
+    hints.update(ours)
+    merged: type[Any] = TypedDict("LLMCompilerAgentState", hints)  # type: ignore[misc]
+    return merged

@@ -80,8 +80,7 @@ def normalize_tools(tools: Sequence[ToolLike]) -> dict[str, BaseTool]:
                 raise ValueError(msg)
             converted = as_tool(item)
         else:
-            msg = f"expected a LangChain tool or a function, got {type(item).__name__}: {item!r}"
-            raise TypeError(msg)
+            raise TypeError(_not_a_tool(item))
         name = converted.name
         if not _VALID_NAME.match(name):
             msg = (
@@ -242,3 +241,15 @@ def describe_tool(tool: BaseTool, number: int) -> str:
         if line:
             lines.append(f" - {line.lstrip('- ')}")
     return "\n".join(lines)
+
+
+def _not_a_tool(item: Any) -> str:
+    """Why `item` cannot be a tool here, and what to pass instead."""
+    if isinstance(item, dict):
+        return (
+            f"a tool given as a dict ({str(item)[:80]}) has no function for LLMCompiler to call: "
+            "it runs the tools of a plan itself. Pass the function (with a docstring) or a LangChain "
+            "tool (@tool, StructuredTool.from_function); a provider's built-in tool (such as "
+            "web_search) runs inside the model, so use langchain.agents.create_agent for it"
+        )
+    return f"expected a LangChain tool or a function, got {type(item).__name__}: {item!r}"

@@ -10,9 +10,10 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NotRequired
 
 import pytest
+from langchain.agents import AgentState
 from langchain.agents.middleware import AgentMiddleware
 from langchain.tools import ToolRuntime
 from langchain_core.messages import BaseMessage
@@ -20,6 +21,7 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import InjectedState
 from langgraph.store.memory import InMemoryStore
 from pydantic import BaseModel
 
@@ -151,6 +153,99 @@ def test_model_loop_middleware_is_refused_at_build_time(log: ToolLog) -> None:
 
     with pytest.raises(ValueError, match="Trim uses before_model"):
         create_agent(scripted(PLAN, ANSWER), [log.search_tool()], middleware=[Trim()])
+
+
+class TierState(AgentState):  # type: ignore[type-arg]
+    """What a create_agent user already has: LangChain's AgentState with a key of their own."""
+
+    user_tier: NotRequired[str]
+
+
+async def test_an_agent_state_subclass_as_state_schema_keeps_its_keys_and_the_tool_results() -> None:
+    seen: list[str] = []
+
+    @tool
+    def charge(amount: int, state: Annotated[dict[str, Any], InjectedState]) -> str:
+        """Charge the card."""
+        seen.append(state.get("user_tier", "?"))
+        return f"charged {amount}, receipt R-1"
+
+    model = scripted("1. charge(5)\n2. join()<END_OF_PLAN>", FINISH.format(answer="done"))
+    agent = create_agent(model, [charge], state_schema=TierState)
+    state = await agent.ainvoke({"messages": [("user", "charge 5")], "user_tier": "gold"})
+    assert state["messages"][-1].content == "done" and state["user_tier"] == "gold"
+    assert seen == ["gold"]  # the tool ran once and saw the user's key
+    assert "charged 5, receipt R-1" in str(model.prompts[-1])  # the joiner saw the result
+    assert [m.content for m in state["messages"] if m.type == "tool"] == ["charged 5, receipt R-1"]
+
+
+def test_middleware_tools_and_state_schema_join_the_agent() -> None:
+    @tool
+    def lookup(key: str) -> str:
+        """Look a key up."""
+        return f"value of {key}"
+
+    class AuditState(AgentState):  # type: ignore[type-arg]
+        audit_log: NotRequired[list[str]]
+
+    class Lookups(AgentMiddleware):  # type: ignore[type-arg]
+        def __init__(self) -> None:
+            super().__init__()
+            self.state_schema = AuditState  # type: ignore[assignment]
+            self.tools = [lookup]
+
+    model = scripted('1. lookup("a")\n2. join()<END_OF_PLAN>', FINISH.format(answer="found"))
+    agent = create_agent(model, [], middleware=[Lookups()])
+    state = agent.invoke({"messages": [("user", "find a")], "audit_log": ["started"]})
+    assert "lookup(" in str(model.prompts[0])  # the planner is told about the middleware's tool
+    assert state["tasks"][1]["result"] == "value of a" and state["audit_log"] == ["started"]
+
+
+@pytest.mark.parametrize(
+    ("middleware", "instead"),
+    [
+        ("HumanInTheLoopMiddleware", "side_effect_tools="),
+        ("ToolCallLimitMiddleware", "max_tasks_per_plan="),
+        ("ModelCallLimitMiddleware", "max_replans="),
+    ],
+)
+def test_middleware_with_an_llmcompiler_option_names_the_option(
+    log: ToolLog, middleware: str, instead: str
+) -> None:
+    import langchain.agents.middleware as lc_middleware
+
+    arguments: dict[str, Any] = {
+        "HumanInTheLoopMiddleware": {"interrupt_on": {"search": True}},
+        "ToolCallLimitMiddleware": {"run_limit": 3},
+        "ModelCallLimitMiddleware": {"run_limit": 3},
+    }[middleware]
+    with pytest.raises(ValueError, match=f"{middleware} uses .*{re.escape(instead)}"):
+        create_agent(
+            scripted(PLAN, ANSWER),
+            [log.search_tool()],
+            middleware=[getattr(lc_middleware, middleware)(**arguments)],
+        )
+
+
+def test_stream_transformers_are_registered_as_create_agent_registers_them(log: ToolLog) -> None:
+    def factory(scope: tuple[str, ...]) -> Any:
+        return None
+
+    agent = create_agent(scripted(PLAN, ANSWER), [log.search_tool()], transformers=[factory])
+    assert factory in agent.stream_transformers
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}},
+        {"type": "web_search"},
+    ],
+    ids=["openai-schema", "provider-built-in"],
+)
+def test_a_tool_given_as_a_dict_is_refused_saying_what_to_pass(log: ToolLog, given: dict[str, Any]) -> None:
+    with pytest.raises(TypeError, match=r"a tool given as a dict .* Pass the function .*\.create_agent"):
+        create_agent(scripted(PLAN, ANSWER), [log.search_tool(), given])
 
 
 def test_interrupt_nodes_of_create_agent_are_refused_with_the_node_to_use(log: ToolLog) -> None:
