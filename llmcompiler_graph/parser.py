@@ -258,11 +258,14 @@ def parse_call_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
 # --------------------------------------------------------------------------- plan lines
 
 
-def _split_call(rest: str) -> tuple[str, str, str]:
+def _split_call(rest: str, *, complete: bool = True) -> tuple[str, str, str, str | None]:
     """Split `name(args)tail` into its parts, matching the call's closing parenthesis.
 
     Quotes and brackets are matched; when they never balance, the call ends at the last
-    `)` of the line.
+    `)` of the line. On a `complete` line whose quotes and brackets all balance except the
+    call's own `(`, and whose text after it is a valid argument list, the missing `)` is
+    taken to be at the end of the line (the paper's ParallelQA prompt writes
+    `math("...", ["$1"]`); the fourth part is then a note saying so, else None.
     """
     head = _CALL_HEAD.match(rest)
     if head is None:
@@ -286,15 +289,33 @@ def _split_call(rest: str) -> tuple[str, str, str]:
         elif ch in ")]}":
             depth -= 1
             if depth == 0:
-                return name, rest[head.end() : i], rest[i + 1 :]
+                return name, rest[head.end() : i], rest[i + 1 :], None
         i += 1
+    if complete and quote is None and depth == 1:
+        unclosed = _unclosed_call(rest[head.end() :])
+        if unclosed is not None:
+            return name, *unclosed
     # Unbalanced quotes or brackets (`search(Arthur's Magazine)`): like the paper's parser,
     # the call runs to the last closing parenthesis on the line.
     last = rest.rfind(")")
     if last < head.end() - 1:
         msg = "the call's parentheses or quotes are not closed"
         raise PlanSyntaxError(msg)
-    return name, rest[head.end() : last], rest[last + 1 :]
+    return name, rest[head.end() : last], rest[last + 1 :], None
+
+
+def _unclosed_call(text: str) -> tuple[str, str, str] | None:
+    """Arguments, tail and note for a call whose `)` is missing at the end of its line.
+
+    Returns None unless `text` (without a trailing `<END_OF_PLAN>`) is a valid argument list.
+    """
+    body = text.rstrip()
+    tail = ""
+    if body.endswith(END_OF_PLAN):
+        body, tail = body[: -len(END_OF_PLAN)], END_OF_PLAN
+    if not body.strip() or _lenient_arguments(body) is None:
+        return None
+    return body, tail, "the call's closing parenthesis was missing at the end of the line; read as closed"
 
 
 def _unquoted_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -358,7 +379,7 @@ def _trailing_text_note(tail: str) -> str | None:
     return f"ignored the text after the call: {tail[:60]!r}"
 
 
-def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
+def parse_plan_line(line: str, thought: str | None = None, *, complete: bool = True) -> PlanItem | None:
     """Parse one line of a plan.
 
     Returns a :class:`ParsedCall` for a numbered action, a :class:`PlanLineError` for
@@ -368,7 +389,9 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
 
     Arguments that are not literals are read as text (`search(Austin Powers)` is the
     string `"Austin Powers"`), and text after the call's closing parenthesis is
-    ignored; both leave a note on the call.
+    ignored; both leave a note on the call. On a `complete` line (one that ended at a
+    newline or at `<END_OF_PLAN>`, not one cut off by the end of the stream), a call
+    missing only its final `)` is read as closed, with a note.
 
     Example:
         >>> parse_plan_line('2. math("$1 * 2", ["$1"])').dependencies
@@ -394,7 +417,7 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
     idx = int(task_match.group(1))
     rest = task_match.group(2).strip()
     try:
-        name, arg_text, tail = _split_call(rest)
+        name, arg_text, tail, close_note = _split_call(rest, complete=complete)
     except PlanSyntaxError as exc:
         return PlanLineError(idx, stripped, str(exc))
     tail = tail.strip()
@@ -402,7 +425,8 @@ def parse_plan_line(line: str, thought: str | None = None) -> PlanItem | None:
     if end_of_plan:
         tail = tail[len(END_OF_PLAN) :]
     args, kwargs, argument_note = _read_arguments(arg_text)
-    notes = tuple(note for note in (argument_note, _trailing_text_note(tail)) if note is not None)
+    found = (close_note, argument_note, _trailing_text_note(tail))
+    notes = tuple(note for note in found if note is not None)
     return ParsedCall(
         idx=idx,
         tool=name,
@@ -507,7 +531,7 @@ class StreamingPlanParser:
                 items.extend(self._complete_line(pending))
             elif len(pending) > MAX_LINE_CHARS:
                 self._buffer.clear()
-                items.extend(self._complete_line(pending))
+                items.extend(self._complete_line(pending, complete=False))
         return items
 
     def finish(self) -> list[PlanItem]:
@@ -516,26 +540,27 @@ class StreamingPlanParser:
             return []
         rest = "".join(self._buffer)
         self._buffer.clear()
-        items = list(self._complete_line(rest)) if rest else []
+        items = list(self._complete_line(rest, complete=False)) if rest else []
         self.done = True
         return items
 
-    def _complete_line(self, line: str) -> Iterator[PlanItem]:
+    def _complete_line(self, line: str, *, complete: bool = True) -> Iterator[PlanItem]:
+        """Parse one line; `complete` is false for text cut off without a line end."""
         marker = find_end_marker(line, complete=True)
         if marker >= 0:
             before = line[: marker + len(END_OF_PLAN)]
             head = before[:marker]
             if head.strip():
-                yield from self._parse(before)
+                yield from self._parse(before, complete=True)
             if not self.done:
                 self.done = True
                 yield PlanEnd()
             return
-        yield from self._parse(line)
+        yield from self._parse(line, complete=complete)
 
-    def _parse(self, line: str) -> Iterator[PlanItem]:
+    def _parse(self, line: str, *, complete: bool) -> Iterator[PlanItem]:
         thought = " ".join(self._pending_thought) or None
-        item = parse_plan_line(line, thought)
+        item = parse_plan_line(line, thought, complete=complete)
         if item is None:
             return
         if isinstance(item, PlanThought):

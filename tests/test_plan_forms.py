@@ -101,6 +101,64 @@ def test_a_call_that_never_closes_is_still_an_error() -> None:
     assert "not closed" in item.message
 
 
+# SqueezeAILab/LLMCompiler configs/parallelqa/gpt_prompts.py (and llama_prompts.py): the
+# paper's own few-shot plan leaves out the call's final `)` on lines 2, 4 and 6.
+PARALLELQA_PLAN = (
+    '1. search("cheetah")\n'
+    '2. math("cheetah max speed in km/h if 1.3 times slower?", ["$1"]\n'
+    '3. search("greyhound")\n'
+    '4. math("greyhound max speed in km/h if 1.5 times faster?", ["$3"]\n'
+    '5. search("falcon")\n'
+    '6. math("falcon max speed in km/h if 2.3 times slower?", ["$5"]\n'
+    '7. math("max($2, $4, $6) / min($2, $4, $6)")\n'
+    "Thought: I can answer the question now.\n"
+    "8. join()<END_OF_PLAN>\n"
+)
+
+
+def test_the_paper_parallelqa_lines_missing_their_final_paren_are_complete_calls() -> None:
+    calls = [item for item in parse_plan(PARALLELQA_PLAN) if isinstance(item, ParsedCall)]
+    assert [(c.idx, c.tool, c.args, c.dependencies) for c in calls if c.idx in (2, 4, 6)] == [
+        (2, "math", ("cheetah max speed in km/h if 1.3 times slower?", ["$1"]), (1,)),
+        (4, "math", ("greyhound max speed in km/h if 1.5 times faster?", ["$3"]), (3,)),
+        (6, "math", ("falcon max speed in km/h if 2.3 times slower?", ["$5"]), (5,)),
+    ]
+    assert all(any("closing parenthesis was missing" in n for n in c.notes) for c in calls[1:6:2])
+    assert [c.idx for c in calls] == [1, 2, 3, 4, 5, 6, 7, 8]
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        '1. search("unterminated\n2. join()',  # an open quote is not a missing `)`
+        "1. search(Arthur's Magazine\n2. join()",
+        '1. math("x", ["$1"]',  # cut off by the end of the stream: maybe more was coming
+    ],
+)
+def test_a_call_left_open_otherwise_is_still_refused(plan: str) -> None:
+    item = parse_plan(plan)[0]
+    assert isinstance(item, PlanLineError)
+    assert "not closed" in item.message
+
+
+def test_a_missing_paren_before_the_end_marker_is_read_as_closed() -> None:
+    items = parse_plan('1. search("a")\n2. math("x", ["$1"]<END_OF_PLAN>')
+    assert isinstance(items[1], ParsedCall)
+    assert (items[1].args, items[1].end_of_plan) == (("x", ["$1"]), True)
+
+
+async def test_the_paper_parallelqa_plan_runs_every_action(log: ToolLog) -> None:
+    @tool
+    def math(problem: str, context: list[str] | None = None) -> str:
+        """Solve a math problem."""
+        return "42"
+
+    model = scripted(PARALLELQA_PLAN, FINISH.format(answer="1.71"))
+    state = await build(model, [log.search_tool(), math]).ainvoke(question())
+    assert [t["status"] for t in state["tasks"].values()] == ["done"] * 7
+    assert state.get("plan_issues", []) == []
+
+
 def test_a_repeated_keyword_is_an_error_not_the_last_value() -> None:
     with pytest.raises(PlanSyntaxError, match="given twice"):
         parse_call_arguments('query="a", query="b"')
