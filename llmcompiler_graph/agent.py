@@ -170,27 +170,20 @@ def create_agent(
         model: A chat model, or a model string (`"openai:gpt-4o-mini"`, `"gpt-4o-mini"`).
         tools: LangChain tools or functions with docstrings (at least one).
         system_prompt: Instructions or persona, given to the planner and the joiner.
-        middleware: `AgentMiddleware` whose `wrap_tool_call` / `awrap_tool_call` run around every
-            tool call; its `tools` are added to the tools and its `state_schema` to the state.
-            Model-loop hooks (`before_model`, `wrap_model_call`, ...) are refused.
-        response_format: A schema (or `ToolStrategy` / `ProviderStrategy`): the answer is also
-            given as `state["structured_response"]`.
-        state_schema: Your state's extra keys: a subclass of LangChain's `AgentState` (as for
-            create_agent) or of :class:`~llmcompiler_graph.state.LLMCompilerState`. Its keys
-            are merged with the graph's own, and with middleware's `state_schema`s.
+        middleware: `AgentMiddleware`: tool hooks wrap every tool call; its `tools` and
+            `state_schema` join the agent's; model-loop hooks are refused.
+        response_format: A schema (or strategy): the answer as `state["structured_response"]`.
+        state_schema: Extra state keys (an `AgentState` or `LLMCompilerState` subclass), merged.
         context_schema: Schema of the run context tools read through `ToolRuntime`.
         checkpointer: As for any compiled graph (durable runs, threads, approvals).
         store: Long-term store, injected into tools with `InjectedStore` / `ToolRuntime`.
-        interrupt_before: Node names to pause before (`"planner"`, `"scheduler"`, `"execute_task"`,
-            `"joiner"`); create_agent's `"tools"` and `"model"` do not exist here and are refused.
+        interrupt_before: Nodes to pause before (`"planner"`, `"execute_task"`, `"joiner"`, ...).
         interrupt_after: Node names to pause after (`["planner"]` reviews each plan).
         debug: LangGraph's debug output.
         name: The graph's name and the `name` of its messages.
         cache: LangGraph node cache.
-        transformers: Stream transformer factories, registered on the compiled graph after
-            those middleware declares (`AgentMiddleware.transformers`), as create_agent does.
-        **llmcompiler_options: Any of :class:`~llmcompiler_graph.options.AgentOptions`
-            (`max_replans`, `task_timeout`, `joiner_model`, `side_effect_tools`, ...).
+        transformers: Stream transformer factories, after middleware's (as in create_agent).
+        **llmcompiler_options: Any :class:`~llmcompiler_graph.options.AgentOptions` (`max_replans`, ...).
 
     Returns:
         The compiled graph: `invoke`, `stream`, `ainvoke`, `astream`, `batch`.
@@ -210,23 +203,18 @@ def create_agent(
         >>> agent.invoke({"messages": [("user", "How tall is Everest?")]})["messages"][-1].name
         'mountains'
     """
-    wrappers = tool_wrappers(middleware)
-    tools = _checked_tools([*(tools or ()), *middleware_tools(middleware)], interrupt_before, interrupt_after)
     builder = create_llmcompiler(
         model,
-        tools,
+        _checked_tools([*(tools or ()), *middleware_tools(middleware)], interrupt_before, interrupt_after),
         system_prompt=system_prompt,
         name=name,
         response_format=response_format,
         context_schema=context_schema,
         state_schema=with_llmcompiler_keys(state_schema, *middleware_state_schemas(middleware)),
-        tool_wrappers=wrappers,
+        tool_wrappers=tool_wrappers(middleware),
         **llmcompiler_options,
     )
-    stream_transformers = [
-        *(t for m in middleware for t in getattr(m, "transformers", None) or ()),
-        *(transformers or ()),
-    ]
+    stream_transformers = stream_transformers_of(middleware, transformers)
     return builder.compile(
         checkpointer=checkpointer,
         store=store,
@@ -237,6 +225,11 @@ def create_agent(
         cache=cache,
         **({"transformers": stream_transformers} if stream_transformers else {}),
     )
+
+
+def stream_transformers_of(middleware: Sequence[Any], transformers: Sequence[Any] | None) -> list[Any]:
+    """Middleware's stream transformer factories, then the given ones (create_agent's order)."""
+    return [*(t for m in middleware for t in getattr(m, "transformers", None) or ()), *(transformers or ())]
 
 
 create_llmcompiler_agent = create_agent

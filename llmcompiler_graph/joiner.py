@@ -102,6 +102,11 @@ def _returns_directly(tasks: Sequence[Task], return_direct: Collection[str]) -> 
     return any(t["status"] == "done" and t["tool"] in return_direct for t in tasks)
 
 
+def _handoff(tasks: Sequence[Task]) -> dict[str, Any] | None:
+    """The first handoff a tool of this round returned (`Command(graph=Command.PARENT)`), if any."""
+    return next((t["handoff"] for t in sorted(tasks, key=lambda t: t["idx"]) if t.get("handoff")), None)
+
+
 def _announce(decision: JoinerDecision, replan: bool, replans: int, *, forced: bool) -> None:
     """Emit the `joiner_decision` event."""
     emit(
@@ -149,6 +154,9 @@ def make_joiner(
         deadline = state.get("deadline")
         this_round = round_tasks(state.get("tasks", {}))
         recorded: list[AnyMessage] = round_messages(this_round, name) if message_history == "full" else []
+        handoff = _handoff(this_round)
+        if handoff is not None:  # as create_agent's ToolNode does: the parent graph routes
+            return Command(graph=Command.PARENT, goto=handoff["goto"], update=handoff["update"])
         if _returns_directly(this_round, return_direct):
             return Command(goto=END, update={"messages": recorded, "replan_feedback": None})
         can_replan = replans < max_replans and (deadline is None or time.time() < deadline)

@@ -64,6 +64,10 @@ class Task(TypedDict):
     state_update: NotRequired[dict[str, Any]]
     """State updates a tool asked for by returning a `Command` (its messages aside);
     applied by the task node, then dropped from the record."""
+    handoff: NotRequired[dict[str, Any]]
+    """A handoff the tool returned (`Command(goto=..., graph=Command.PARENT)`), as
+    `{"goto": ..., "update": ...}`: once the round's tasks are done, the joiner passes it
+    to the parent graph instead of answering."""
     same_as: NotRequired[int | None]
     """When an identical call (same tool, same resolved arguments) ran earlier in the
     question, its id: the tool was not called again and its outcome was reused."""

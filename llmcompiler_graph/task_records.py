@@ -138,6 +138,8 @@ def outcome_fields(outcome: ToolOutcome, max_result_chars: int | None = None) ->
         record["artifact"] = checkpointable(outcome.artifact)
     if outcome.update:
         record["state_update"] = outcome.update
+    if outcome.handoff is not None:
+        record["handoff"] = outcome.handoff
     return record
 
 

@@ -48,6 +48,8 @@ class ToolOutcome:
         artifact: The tool's artifact (`response_format="content_and_artifact"`).
         update: State updates from a `Command` the tool returned, other than its messages.
         message: The `ToolMessage` itself.
+        handoff: A `Command(graph=Command.PARENT, ...)` the tool returned (a handoff to
+            another agent), as `{"goto": ..., "update": ...}` for the parent graph.
     """
 
     status: Literal["done", "error"]
@@ -55,6 +57,7 @@ class ToolOutcome:
     artifact: Any = None
     update: dict[str, Any] = field(default_factory=dict)
     message: ToolMessage | None = None
+    handoff: dict[str, Any] | None = None
 
 
 def tool_call_id(question_id: str | None, idx: int) -> str:
@@ -155,8 +158,13 @@ def read_tool_output(output: Any, call_id: str) -> ToolOutcome:
     """Turn what `ToolNode` returned (messages, or `Command`s) into one outcome."""
     messages: list[Any] = []
     update: dict[str, Any] = {}
+    handoff: dict[str, Any] | None = None
     for item in output if isinstance(output, list) else [output]:
-        if isinstance(item, Command):
+        if isinstance(item, Command) and item.graph == Command.PARENT:
+            handoff = {"goto": item.goto, "update": item.update}  # for the parent graph, whole
+            parent_update = item.update if isinstance(item.update, Mapping) else {}
+            messages.extend(m for m in parent_update.get("messages", []) or [] if isinstance(m, ToolMessage))
+        elif isinstance(item, Command):
             changes = dict(item.update) if isinstance(item.update, Mapping | list) else {}
             messages.extend(changes.pop("messages", []) or [])
             update.update(changes)
@@ -168,8 +176,11 @@ def read_tool_output(output: Any, call_id: str) -> ToolOutcome:
     )
     if message is None:
         content = (
-            "the tool returned a Command without a ToolMessage" if update else "the tool returned nothing"
+            "the tool returned a Command without a ToolMessage"
+            if update or handoff is not None
+            else "the tool returned nothing"
         )
-        return ToolOutcome("done" if update else "error", content, update=update)
+        ok = bool(update) or handoff is not None
+        return ToolOutcome("done" if ok else "error", content, update=update, handoff=handoff)
     status: Literal["done", "error"] = "error" if message.status == "error" else "done"
-    return ToolOutcome(status, message.content, message.artifact, update, message)
+    return ToolOutcome(status, message.content, message.artifact, update, message, handoff)

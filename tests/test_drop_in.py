@@ -16,13 +16,14 @@ import pytest
 from langchain.agents import AgentState
 from langchain.agents.middleware import AgentMiddleware
 from langchain.tools import ToolRuntime
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
-from langchain_core.tools import tool
+from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import InjectedState
 from langgraph.store.memory import InMemoryStore
+from langgraph.types import Command
 from pydantic import BaseModel
 
 from llmcompiler_graph import ANSWER_TAG, create_agent, create_llmcompiler
@@ -340,6 +341,33 @@ async def test_subgraph_in_a_parent_graph(log: ToolLog) -> None:
     kinds = [m.type for m in state["messages"]]
     assert kinds == ["human", "ai", "tool", "tool", "ai"]
     assert state["messages"][-1].name == "researcher"
+
+
+async def test_a_handoff_tool_routes_the_parent_graph_once_its_round_is_done(log: ToolLog) -> None:
+    """A tool returning `Command(goto=..., graph=Command.PARENT)` hands over, as in create_agent."""
+
+    @tool
+    def transfer_to_billing(reason: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> Command:  # type: ignore[type-arg]
+        """Hand the conversation to the billing agent."""
+        note = ToolMessage(f"transferred: {reason}", tool_call_id=tool_call_id)
+        return Command(goto="billing", graph=Command.PARENT, update={"messages": [note]})
+
+    def billing(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [AIMessage("billing here", name="billing")]}
+
+    plan = '1. search("invoice 7")\n2. transfer_to_billing("refund for $1")\n3. join()<END_OF_PLAN>'
+    model = scripted(plan)  # no joiner reply scripted: the joiner must not call the model
+    front = create_agent(model, [log.search_tool(), transfer_to_billing], name="front")
+    parent = StateGraph(MessagesState)
+    parent.add_node("front", front, destinations=("billing",))
+    parent.add_node("billing", billing)
+    parent.add_edge(START, "front")
+    parent.add_edge("billing", END)
+    state = await parent.compile().ainvoke(question())
+    assert state["messages"][-1].content == "billing here"
+    assert "transferred: refund for result for invoice 7" in [m.content for m in state["messages"]]
+    assert log.args_of("search") == [{"query": "invoice 7"}]  # the round's other task ran first
+    assert len(model.prompts) == 1  # the planner only
 
 
 # --------------------------------------------------------------------------- streaming
