@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["JoinerDecision", "parse_joiner_output", "streaming_answer"]
+__all__ = ["END_OF_RESPONSE", "JoinerDecision", "parse_joiner_output", "streaming_answer"]
 
 # `Action: Finish(`, `Action: Finish[`, `Action: Finish:`, `Action: Replan ...`; the word
 # `Action:` may be missing when the line starts with the action itself.
@@ -16,6 +16,14 @@ _ACTION = re.compile(
 )
 _JOINER_THOUGHT = re.compile(r"Thought\s*:\s*(.*?)(?=\n\s*Action\s*:|\Z)", re.IGNORECASE | re.DOTALL)
 _CLOSE = {"(": ")", "[": "]"}
+#: The paper's llama joiner prompts end each reply with this (the authors pass it as `stop`).
+END_OF_RESPONSE = "<END_OF_RESPONSE>"
+# `finish(answer="...")`: one keyword naming the answer, with one quoted string.
+_ANSWER_KEYWORD = re.compile(
+    r"^(?:answer|response|result|text|output|final_answer)\s*=\s*(?P<q>[\"'])(?P<body>.*)(?P=q)$",
+    re.DOTALL,
+)
+_ANSWER_PREFIX = re.compile(r"^(?:answer|response|result|text|output|final_answer)\s*=\s*[\"']")
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,9 @@ def parse_joiner_output(text: str) -> JoinerDecision:
     The answer is everything inside `Finish(...)` or `Finish[...]`, nested brackets
     included, up to the close that ends the action. `Replan` in any of these forms
     replans. When no action can be read the whole text (minus a `Thought:` prefix) is the
-    answer.
+    answer. Text after the first `<END_OF_RESPONSE>` is not part of the reply. A `Finish`
+    answer that is one quoted string (`finish("Paris")`), or one keyword such as
+    `answer=` with one quoted string, is that string.
 
     Example:
         >>> parse_joiner_output("Thought: known.\nAction: Finish(Mount Everest (Nepal))").content
@@ -88,7 +98,10 @@ def parse_joiner_output(text: str) -> JoinerDecision:
         "Arthur's Magazine"
         >>> parse_joiner_output("Thought: need K2.\nAction: Replan[search K2]").action
         'replan'
+        >>> parse_joiner_output('Action: finish(answer="Paris")').content
+        'Paris'
     """
+    text = text.split(END_OF_RESPONSE, 1)[0]
     thought_match = _JOINER_THOUGHT.search(text)
     thought = thought_match.group(1).strip() if thought_match else None
     action_match = _last_action(text)
@@ -103,7 +116,19 @@ def parse_joiner_output(text: str) -> JoinerDecision:
     decision: Literal["finish", "replan"] = (
         "finish" if action_match.group(1).lower() == "finish" else "replan"
     )
-    return JoinerDecision(decision, thought, content.strip())
+    content = content.strip()
+    return JoinerDecision(decision, thought, _unquoted_answer(content) if decision == "finish" else content)
+
+
+def _unquoted_answer(content: str) -> str:
+    """The string inside `"Paris"` or `answer="Paris"`; other answers as they are."""
+    keyword = _ANSWER_KEYWORD.match(content)
+    if keyword is not None and keyword.group("q") not in keyword.group("body"):
+        return keyword.group("body").strip()
+    quote = content[:1]
+    if len(content) >= 2 and quote in ("'", '"') and content[-1] == quote and quote not in content[1:-1]:
+        return content[1:-1].strip()
+    return content
 
 
 def _last_action(text: str) -> re.Match[str] | None:
@@ -125,7 +150,9 @@ def streaming_answer(text: str) -> str:
 
     Text after the last close bracket is held back (it may end the action), and so is
     everything after the answer's first line; trailing blanks wait for what follows them.
-    Replans, and replies with no action yet, give `""`.
+    Replans, and replies with no action yet, give `""`. A partly streamed
+    `<END_OF_RESPONSE>` is held back, and an answer that starts with a quote or with
+    `answer=` waits for the end of the reply (its quotes may be taken off).
 
     Example:
         >>> streaming_answer("Thought: ok.\nAction: Finish(Mount Everest (Ne")
@@ -133,6 +160,7 @@ def streaming_answer(text: str) -> str:
         >>> streaming_answer("Thought: ok.\nAction: Finish(Great :) tha")
         'Great :'
     """
+    text = text.split(END_OF_RESPONSE, 1)[0]
     match = _last_action(text)
     if match is None or match.group(1).lower() != "finish":
         return ""
@@ -145,4 +173,10 @@ def streaming_answer(text: str) -> str:
     if opener in _CLOSE:
         last_close = rest.rfind(_CLOSE[opener], 0, cut)
         cut = last_close if last_close >= 0 else cut
-    return rest[:cut].strip()
+    certain = rest[:cut].strip()
+    if certain.startswith(("'", '"')) or _ANSWER_PREFIX.match(certain):
+        return ""
+    marker = certain.rfind("<")
+    if marker >= 0 and END_OF_RESPONSE.startswith(certain[marker:]):
+        certain = certain[:marker].rstrip()
+    return certain

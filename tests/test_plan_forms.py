@@ -210,6 +210,62 @@ def test_joiner_actions_in_paren_bracket_and_colon_forms(reply: str, action: str
     assert (decision.action, decision.content, decision.well_formed) == (action, content, True)
 
 
+# SqueezeAILab/LLMCompiler configs/parallelqa/llama_prompts.py: each joiner example ends with
+# <END_OF_RESPONSE> (the authors' stop sequence); a model that goes on writes the next example.
+END_OF_RESPONSE_REPLY = (
+    "Thought: The ratio is 1.71.\nAction: Finish(1.71)<END_OF_RESPONSE>\n###\n\n"
+    "Question: If Mount Halla's height were halved ...\nThought: Difference in their height is 7345.57.\n"
+    "Action: Finish(7345.57)<END_OF_RESPONSE>\n"
+)
+
+
+def test_text_after_end_of_response_is_not_part_of_the_reply() -> None:
+    decision = parse_joiner_output(END_OF_RESPONSE_REPLY)
+    assert (decision.action, decision.thought, decision.content) == ("finish", "The ratio is 1.71.", "1.71")
+
+
+@pytest.mark.parametrize(
+    ("reply", "content"),
+    [
+        # Audit corpus: replies of small models to the TinyAgent / LangGraph joiner prompts.
+        ('Thought: The answer is Paris.\nAction: finish("Paris")', "Paris"),
+        ('Thought: ok\nAction: finish(answer="Tokyo is 18°C and rainy.")', "Tokyo is 18°C and rainy."),
+        ("Thought: ok\nAction: Finish(result='42')", "42"),
+        ('Thought: ok\nAction: Finish("a" and "b")', '"a" and "b"'),
+        ('Thought: ok\nAction: Finish(answer="a", source="b")', 'answer="a", source="b"'),
+        ("Thought: ok\nAction: Finish(x = 2)", "x = 2"),
+    ],
+)
+def test_a_finish_answer_that_is_one_quoted_string_is_that_string(reply: str, content: str) -> None:
+    assert parse_joiner_output(reply).content == content
+
+
+@pytest.mark.parametrize(
+    ("reply", "answer"),
+    [
+        (END_OF_RESPONSE_REPLY, "1.71"),
+        ("Thought: ok\nAction: Finish: 1.71<END_OF_RESPONSE>\nAction: Finish: 9", "1.71"),
+        ('Thought: ok\nAction: finish("Paris")', "Paris"),
+        ('Thought: ok\nAction: finish(answer="Tokyo is 18°C and rainy.")', "Tokyo is 18°C and rainy."),
+    ],
+)
+async def test_the_streamed_and_recorded_answer_leave_out_the_marker_and_quotes(
+    log: ToolLog, reply: str, answer: str
+) -> None:
+    model = scripted('1. search("gorilla")\n2. join()<END_OF_PLAN>', reply)
+    graph = build(model, [log.search_tool()])
+    streamed = [
+        chunk.content
+        async for chunk, meta in graph.astream(question(), stream_mode="messages")
+        if "llmcompiler:answer" in meta.get("tags", [])
+    ]
+    state = await build(
+        scripted('1. search("gorilla")\n2. join()<END_OF_PLAN>', reply), [log.search_tool()]
+    ).ainvoke(question())
+    assert state["messages"][-1].content == answer
+    assert "".join(streamed) == answer
+
+
 def test_a_reply_without_an_action_stays_the_answer() -> None:
     decision = parse_joiner_output("Everest is taller; we should finish here.")
     assert (decision.action, decision.content, decision.well_formed) == (
