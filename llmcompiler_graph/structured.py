@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_origin
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import HumanMessage, SystemMessage
@@ -16,6 +17,7 @@ __all__ = [
     "StructuredAnswer",
     "make_structured_answer",
     "response_schema",
+    "retry_feedback",
     "with_instructions",
 ]
 
@@ -66,6 +68,7 @@ def make_structured_answer(model: LanguageModelLike, response_format: Any) -> St
     if response_format is None:
         return None
     schema = response_schema(response_format)
+    _refuse_unions(schema)
     with_structure = getattr(model, "with_structured_output", None)
     if with_structure is None:
         msg = (
@@ -81,6 +84,57 @@ def make_structured_answer(model: LanguageModelLike, response_format: Any) -> St
             HumanMessage(f"Question: {question}\n\nFinal answer: {answer}"),
         ]
         quiet = merge_configs(config, {"tags": ["llmcompiler:structured", TAG_NOSTREAM]})
-        return await structured.ainvoke(prompt, quiet)
+        for attempt in range(STRUCTURE_ATTEMPTS):
+            try:
+                return await structured.ainvoke(prompt, quiet)
+            except Exception as error:
+                feedback = retry_feedback(response_format, error)
+                if feedback is None or attempt == STRUCTURE_ATTEMPTS - 1:
+                    raise
+                prompt = [*prompt, HumanMessage(feedback)]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     return structured_answer
+
+
+STRUCTURE_ATTEMPTS = 3
+"""Calls to fill the schema when `ToolStrategy(handle_errors=...)` asks for retries."""
+
+
+def retry_feedback(response_format: Any, error: Exception) -> str | None:
+    """What to tell the model after `error`, as `ToolStrategy.handle_errors` says; `None`: raise.
+
+    A plain schema (or `ProviderStrategy`) raises at once. `ToolStrategy` retries by default
+    (`handle_errors=True`), with the error shown to the model; a string is shown instead; an
+    exception type (or tuple) retries only those; a callable makes the message.
+
+    Example:
+        >>> from langchain.agents.structured_output import ToolStrategy
+        >>> schema = {"title": "Height", "type": "object", "properties": {"m": {"type": "integer"}}}
+        >>> retry_feedback(ToolStrategy(schema, handle_errors="Try again."), ValueError("bad"))
+        'Try again.'
+        >>> retry_feedback(schema, ValueError("bad")) is None
+        True
+    """
+    handle = getattr(response_format, "handle_errors", None)
+    if handle is None or handle is False or type(response_format).__name__ != "ToolStrategy":
+        return None
+    if handle is True:
+        return f"That structure was not valid: {error}. Fill it again, correctly."
+    if isinstance(handle, str):
+        return handle
+    if isinstance(handle, type | tuple):
+        if isinstance(error, handle):
+            return f"That structure was not valid: {error}. Fill it again, correctly."
+        return None
+    return str(handle(error)) if callable(handle) else None
+
+
+def _refuse_unions(schema: Any) -> None:
+    if get_origin(schema) in (Union, UnionType):
+        msg = (
+            f"response_format with a union of schemas ({schema}) is not supported here: the joiner "
+            "fills one schema with with_structured_output(). Pass one schema, for example a model "
+            "with one optional field per case."
+        )
+        raise ValueError(msg)

@@ -116,6 +116,41 @@ async def test_response_format_gives_a_structured_response(log: ToolLog) -> None
     assert "Everest is taller, by 238 m" in str(model.prompts[2][-1].content)
 
 
+async def test_a_tool_strategy_retries_an_invalid_structure_with_the_error(log: ToolLog) -> None:
+    from langchain.agents.structured_output import ToolStrategy
+
+    bad, good = '{"taller": "Everest", "difference_m": "very"}', '{"taller": "Everest", "difference_m": 238}'
+    model = StructuringModel(responses=[PLAN, ANSWER, bad, good])
+    agent = create_agent(model, [log.search_tool()], response_format=ToolStrategy(Heights))
+    state = await agent.ainvoke(question())
+    assert state["structured_response"] == Heights(taller="Everest", difference_m=238)
+    assert "That structure was not valid" in str(model.prompts[3][-1].content)  # the model saw why
+
+
+async def test_a_plain_schema_or_handle_errors_false_raises_on_an_invalid_structure(log: ToolLog) -> None:
+    from langchain.agents.structured_output import ToolStrategy
+    from pydantic import ValidationError
+
+    for response_format in (Heights, ToolStrategy(Heights, handle_errors=False)):
+        model = StructuringModel(responses=[PLAN, ANSWER, '{"taller": "Everest", "difference_m": "very"}'])
+        with pytest.raises(ValidationError):
+            await create_agent(model, [log.search_tool()], response_format=response_format).ainvoke(
+                question()
+            )
+
+
+def test_a_union_of_response_schemas_is_refused_at_build_time(log: ToolLog) -> None:
+    from langchain.agents.structured_output import ToolStrategy
+
+    class Other(BaseModel):
+        note: str
+
+    with pytest.raises(ValueError, match=r"union of schemas .* Pass one schema"):
+        create_agent(
+            StructuringModel(responses=[]), [log.search_tool()], response_format=ToolStrategy(Heights | Other)
+        )
+
+
 async def test_middleware_wrap_tool_call(log: ToolLog) -> None:
     calls: list[str] = []
 
