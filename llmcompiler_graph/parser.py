@@ -26,6 +26,7 @@ __all__ = [
     "ParsedCall",
     "PlanEnd",
     "PlanLineError",
+    "PlanStrayCall",
     "PlanSyntaxError",
     "PlanThought",
     "StreamingPlanParser",
@@ -46,6 +47,22 @@ JOIN_TOOL_NAME = "join"
 MAX_LINE_CHARS = 20_000
 
 _TASK_LINE = re.compile(r"^\s*(?:[-*]\s*)?(\d+)\s*[.)]\s*(.*)$", re.DOTALL)
+# Other ways models number an action, taken only when a call follows: `2:`, `Step 2:`,
+# `Action 2:`, `**2.**`, `(2)`, and the paper's Figure 2 notation `$2 = search(...)`.
+_OTHER_NUMBERING = re.compile(
+    r"^\s*(?:[-*]\s*)?(?:"
+    r"\*\*\s*(?:(?:step|action|task)\s*)?(\d+)\s*[.):]?\s*\*\*"
+    r"|\((\d+)\)"
+    r"|(?:step|action|task)\s*(\d+)\s*[.):]"
+    r"|(\d+)\s*:"
+    r"|\$\{?(\d+)\}?\s*="
+    r")\s*(?=[A-Za-z_][A-Za-z0-9_.-]*\s*\()(.*)$",
+    re.IGNORECASE | re.DOTALL,
+)
+# `join()` on a line of its own, without an id (the paper's Figure 2).
+_BARE_JOIN = re.compile(r"^join\(\s*\)\s*(<END_OF_PLAN>)?\s*$")
+# What looks like a call in free text: a name directly followed by `(`.
+_CALL_IN_TEXT = re.compile(r"(?<![\w.$-])([A-Za-z_][A-Za-z0-9_.-]*)\(")
 #: Most digits a task id may have.
 MAX_ID_DIGITS = 9
 _CALL_HEAD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*\(")
@@ -124,11 +141,27 @@ class PlanThought:
 
 
 @dataclass(frozen=True)
+class PlanStrayCall:
+    """A line that is not an action but contains what looks like a call (`name(`).
+
+    The plan builder reports it when a name is one of the tools, so an action the planner
+    numbered in a way nobody can read is never dropped silently.
+
+    Attributes:
+        line: The raw line.
+        names: The names written directly before a `(`, in order.
+    """
+
+    line: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PlanEnd:
     """`<END_OF_PLAN>` was seen; nothing after it belongs to the plan."""
 
 
-PlanItem = ParsedCall | PlanLineError | PlanThought | PlanEnd
+PlanItem = ParsedCall | PlanLineError | PlanThought | PlanStrayCall | PlanEnd
 
 
 # --------------------------------------------------------------------------- call arguments
@@ -384,8 +417,11 @@ def parse_plan_line(line: str, thought: str | None = None, *, complete: bool = T
 
     Returns a :class:`ParsedCall` for a numbered action, a :class:`PlanLineError` for
     a numbered line that cannot be parsed, a :class:`PlanThought` for a `Thought:`
-    line, a :class:`PlanEnd` for a bare `<END_OF_PLAN>`, and ``None`` for blank lines,
-    code fences and other text.
+    line or other text, a :class:`PlanStrayCall` for other text containing `name(`, a
+    :class:`PlanEnd` for a bare `<END_OF_PLAN>`, and ``None`` for blank lines and code
+    fences. Besides `N.` and `N)`, an action may be numbered `N:`, `Step N:`, `Action N:`,
+    `**N.**`, `(N)` or `$N =` when a call follows (with a note), and a `join()` on its
+    own line needs no id (with a note).
 
     Arguments that are not literals are read as text (`search(Austin Powers)` is the
     string `"Austin Powers"`), and text after the call's closing parenthesis is
@@ -409,13 +445,14 @@ def parse_plan_line(line: str, thought: str | None = None, *, complete: bool = T
         return PlanThought(thought_match.group(1).strip())
     if stripped == END_OF_PLAN:
         return PlanEnd()
-    task_match = _TASK_LINE.match(stripped)
-    if task_match is None:
-        return PlanThought(stripped)
-    if len(task_match.group(1)) > MAX_ID_DIGITS:
+    numbered = _numbered(stripped)
+    if numbered is None:
+        return _free_text(stripped, thought)
+    digits, rest, numbering_note = numbered
+    if len(digits) > MAX_ID_DIGITS:
         return PlanLineError(None, stripped, f"the id has more than {MAX_ID_DIGITS} digits")
-    idx = int(task_match.group(1))
-    rest = task_match.group(2).strip()
+    idx = int(digits)
+    rest = rest.strip()
     try:
         name, arg_text, tail, close_note = _split_call(rest, complete=complete)
     except PlanSyntaxError as exc:
@@ -425,7 +462,7 @@ def parse_plan_line(line: str, thought: str | None = None, *, complete: bool = T
     if end_of_plan:
         tail = tail[len(END_OF_PLAN) :]
     args, kwargs, argument_note = _read_arguments(arg_text)
-    found = (close_note, argument_note, _trailing_text_note(tail))
+    found = (numbering_note, close_note, argument_note, _trailing_text_note(tail))
     notes = tuple(note for note in found if note is not None)
     return ParsedCall(
         idx=idx,
@@ -440,6 +477,39 @@ def parse_plan_line(line: str, thought: str | None = None, *, complete: bool = T
         arguments=arg_text,
         unquoted=argument_note is not None,
     )
+
+
+def _numbered(stripped: str) -> tuple[str, str, str | None] | None:
+    """The id's digits and the text after them; a note when numbered other than `N.`/`N)`."""
+    match = _TASK_LINE.match(stripped)
+    if match is not None:
+        return match.group(1), match.group(2), None
+    match = _OTHER_NUMBERING.match(stripped)
+    if match is None:
+        return None
+    digits = next(group for group in match.groups()[:-1] if group is not None)
+    rest = match.group(6)
+    numbering = stripped[: len(stripped) - len(rest)].strip()
+    return digits, rest, f"the numbering {numbering!r} was read as action {digits}"
+
+
+def _free_text(stripped: str, thought: str | None) -> PlanItem:
+    """A line that is not a numbered action: a bare `join()`, text naming calls, or a thought."""
+    join = _BARE_JOIN.match(stripped)
+    if join is not None:
+        return ParsedCall(
+            idx=0,
+            tool=JOIN_TOOL_NAME,
+            args=(),
+            kwargs={},
+            dependencies=(),
+            thought=thought,
+            end_of_plan=join.group(1) is not None,
+            line=stripped,
+            notes=("a join() without an id was read as the plan's join()",),
+        )
+    names = tuple(match.group(1) for match in _CALL_IN_TEXT.finditer(stripped))
+    return PlanStrayCall(stripped, names) if names else PlanThought(stripped)
 
 
 def _open_quote(text: str) -> str | None:
@@ -566,6 +636,10 @@ class StreamingPlanParser:
         if isinstance(item, PlanThought):
             if item.text:
                 self._pending_thought.append(item.text)
+            return
+        if isinstance(item, PlanStrayCall):
+            self._pending_thought.append(item.line)
+            yield item
             return
         if isinstance(item, PlanEnd):
             self.done = True

@@ -9,7 +9,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from llmcompiler_graph.parser import ParsedCall, PlanEnd, PlanItem, PlanLineError
+from llmcompiler_graph.parser import ParsedCall, PlanEnd, PlanItem, PlanLineError, PlanStrayCall
 from llmcompiler_graph.references import find_references, renumber_references
 from llmcompiler_graph.state import Task
 from llmcompiler_graph.tool_calls import tool_call_id
@@ -51,10 +51,14 @@ class PlanBuilder:
 
     def add(self, item: PlanItem) -> Task | None:
         """Turn one plan item into a task, or record why it could not become one."""
+        if isinstance(item, PlanStrayCall):
+            self._report_stray(item)
+            return None
         if isinstance(item, PlanEnd) or not isinstance(item, PlanLineError | ParsedCall):
             return None
         if isinstance(item, ParsedCall) and item.is_join:
             self.joined = True
+            self.notes.extend(f"join: {note}" for note in item.notes)
             return None
         if self.full:
             self.note_truncated()
@@ -71,6 +75,15 @@ class PlanBuilder:
             return None
         self.notes.extend(f"action {idx}: {note}" for note in item.notes)
         return self._task_for(idx, item)
+
+    def _report_stray(self, item: PlanStrayCall) -> None:
+        """An issue for a line that calls a tool but is not an action the parser could read."""
+        known = [name for name in item.names if name in self.tools]
+        if known:
+            self.issues.append(
+                f"the line {item.line[:200]!r} calls {known[0]} but is not a numbered action "
+                f"(write it as `N. {known[0]}(...)`), so it was not run"
+            )
 
     def _task_for(self, idx: int, item: ParsedCall) -> Task:
         """The task for a call at id `idx`: bound to its tool, or an error the joiner reads."""

@@ -11,6 +11,7 @@ from llmcompiler_graph.parser import (
     ParsedCall,
     PlanEnd,
     PlanLineError,
+    PlanStrayCall,
     PlanSyntaxError,
     PlanThought,
     StreamingPlanParser,
@@ -32,7 +33,7 @@ any_text = st.text(max_size=300)
 @given(st.one_of(plan_like, any_text))
 def test_any_text_yields_only_plan_items(text: str) -> None:
     for item in parse_plan(text):
-        assert isinstance(item, ParsedCall | PlanLineError | PlanThought | PlanEnd)
+        assert isinstance(item, ParsedCall | PlanLineError | PlanThought | PlanStrayCall | PlanEnd)
 
 
 @settings(max_examples=200, deadline=None)

@@ -10,7 +10,9 @@ from langchain_core.tools import tool
 from llmcompiler_graph.parser import (
     ParsedCall,
     PlanLineError,
+    PlanStrayCall,
     PlanSyntaxError,
+    PlanThought,
     parse_call_arguments,
     parse_joiner_output,
     parse_plan,
@@ -156,6 +158,86 @@ async def test_the_paper_parallelqa_plan_runs_every_action(log: ToolLog) -> None
     model = scripted(PARALLELQA_PLAN, FINISH.format(answer="1.71"))
     state = await build(model, [log.search_tool(), math]).ainvoke(question())
     assert [t["status"] for t in state["tasks"].values()] == ["done"] * 7
+    assert state.get("plan_issues", []) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "numbering"),
+    [
+        # Audit corpus: small models answering the LLMCompiler planner prompt.
+        ('2: search("K2")', "2:"),
+        ('Step 2: search("K2")', "Step 2:"),
+        ('**2.** search("K2")', "**2.**"),
+        ('(2) search("K2")', "(2)"),
+        ('Action 2: search("K2")', "Action 2:"),
+        # The LLMCompiler paper, Figure 2.
+        ('$2 = search("K2")', "$2 ="),
+    ],
+)
+def test_other_numberings_are_actions_with_a_note(line: str, numbering: str) -> None:
+    item = parse_plan_line(line)
+    assert isinstance(item, ParsedCall)
+    assert (item.idx, item.tool, item.args) == (2, "search", ("K2",))
+    assert item.notes == (f"the numbering {numbering!r} was read as action 2",)
+
+
+@pytest.mark.parametrize("line", ["2: the heights differ", "Step 2: compare them", "(2) both are tall"])
+def test_other_numberings_without_a_call_stay_thoughts(line: str) -> None:
+    assert isinstance(parse_plan_line(line), PlanThought)
+
+
+# The LLMCompiler paper, Figure 2 (also quoted in a port's design doc): `$N = ...` and an
+# unnumbered join().
+FIGURE_2_PLAN = (
+    '$1 = search("Microsoft Market Cap")\n$2 = search("Apple Market Cap")\n$3 = search("$1 / $2")\n'
+    "join()<END_OF_PLAN>\n"
+)
+
+
+async def test_the_paper_figure_2_plan_runs_and_joins(log: ToolLog) -> None:
+    state = await build(scripted(FIGURE_2_PLAN, FINISH.format(answer="done")), [log.search_tool()]).ainvoke(
+        question()
+    )
+    assert [(t["idx"], t["dependencies"], t["status"]) for t in state["tasks"].values()] == [
+        (1, [], "done"),
+        (2, [], "done"),
+        (3, [1, 2], "done"),
+    ]
+    assert state.get("plan_issues", []) == []
+    assert "plan 1: join: a join() without an id was read as the plan's join()" in state["plan_notes"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ['search("K2")', 'Then: search("K2") for the second height', '#2 search("K2")', "- [ ] search(K2)"],
+)
+def test_a_call_of_a_tool_on_a_line_that_is_no_action_is_a_plan_issue(line: str) -> None:
+    items = parse_plan(f'1. search("Everest")\n{line}\n3. join()')
+    assert isinstance(items[1], PlanStrayCall)
+    assert items[1].names[0] == "search"
+
+
+async def test_an_unreadable_action_reaches_the_joiner_as_a_plan_issue(log: ToolLog) -> None:
+    plan = '1. search("Everest")\n#2 search("K2")\n3. join()<END_OF_PLAN>'
+    model = scripted(plan, FINISH.format(answer="done"))
+    state = await build(model, [log.search_tool()]).ainvoke(question())
+    assert [a["query"] for a in log.args_of("search")] == ["Everest"]
+    assert any("calls search but is not a numbered action" in i for i in state["plan_issues"])
+    assert "calls search but is not a numbered action" in last_text(model, 1)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Thought: I will search(K2) next",
+        "I need to search for K2 and then use math.",
+        "the result (in m)",
+        "f(x) = 2",
+    ],
+)
+async def test_prose_naming_a_tool_without_a_call_is_no_issue(log: ToolLog, line: str) -> None:
+    plan = f'1. search("Everest")\n{line}\n2. join()<END_OF_PLAN>'
+    state = await build(scripted(plan, FINISH.format(answer="done")), [log.search_tool()]).ainvoke(question())
     assert state.get("plan_issues", []) == []
 
 
