@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from langchain_core.messages import ToolCall, ToolMessage
+from langchain_core.messages import AIMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.errors import GraphBubbleUp
@@ -146,8 +146,14 @@ async def call_tool(
     config: RunnableConfig,
     state: Any = None,
 ) -> ToolOutcome:
-    """Run one call through `node`; `state` is what `InjectedState` / `ToolRuntime.state` see."""
+    """Run one call through `node`; `state` is what `InjectedState` / `ToolRuntime.state` see.
+
+    As under create_agent, the state's last message is the `AIMessage` that makes the call.
+    """
     call = ToolCall(name=tool_name, args=dict(args), id=call_id, type="tool_call")
+    if state is not None and isinstance(state, Mapping):
+        calling = AIMessage("", tool_calls=[call])
+        state = {**state, "messages": [*(state.get("messages") or []), calling]}
     payload: Any = (
         [call] if state is None else {"__type": "tool_call_with_context", "tool_call": call, "state": state}
     )

@@ -55,15 +55,19 @@ async def test_tool_runtime_gets_context_state_and_call_id() -> None:
     @tool
     def whoami(greeting: str, runtime: ToolRuntime) -> str:
         """Greet the current user."""
-        seen.update(
-            user=runtime.context["user"], call_id=runtime.tool_call_id, n=len(runtime.state["messages"])
-        )
+        last = runtime.state["messages"][-1]  # as under create_agent: the message making the call
+        seen.update(user=runtime.context["user"], call_id=runtime.tool_call_id, calls=last.tool_calls)
         return f"{greeting}, {runtime.context['user']}"
 
     graph = create_llmcompiler(scripted('1. whoami("hello")\n2. join()', DONE), [whoami]).compile()
     state = await graph.ainvoke(question(), context={"user": "ada"})
     assert state["tasks"][1]["result"] == "hello, ada"
-    assert seen == {"user": "ada", "call_id": state["tasks"][1]["tool_call_id"], "n": 1}
+    call_id = state["tasks"][1]["tool_call_id"]
+    assert seen["user"] == "ada" and seen["call_id"] == call_id
+    assert [(c["name"], c["args"], c["id"]) for c in seen["calls"]] == [
+        ("whoami", {"greeting": "hello"}, call_id)
+    ]
+    assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]  # nothing extra recorded
 
 
 async def test_injected_arguments_are_hidden_from_the_planner() -> None:
