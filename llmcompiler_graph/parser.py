@@ -391,17 +391,90 @@ def _lenient_arguments(text: str) -> tuple[tuple[Any, ...], dict[str, Any]] | No
 
 
 def _read_arguments(arg_text: str) -> tuple[tuple[Any, ...], dict[str, Any], str | None]:
-    """Literal arguments, else unquoted ones as text; the note says when text was used."""
+    """Literal arguments, else unquoted ones as text; the note says when text was used.
+
+    When the list is not Python, a last argument `...` (the LangGraph tutorial's format
+    line ends so) is left out, with a note, and the rest read again.
+    """
     try:
         args, kwargs = parse_call_arguments(arg_text)
     except PlanSyntaxError as exc:
-        lenient = _lenient_arguments(arg_text)
-        if lenient is not None:
-            return *lenient, f"unquoted arguments read as text ({exc})"
-        args, kwargs = _unquoted_arguments(arg_text)
-        what = "a keyword's value" if kwargs else "one string"
-        return args, kwargs, f"unquoted arguments taken as {what} ({exc})"
+        pieces = _top_level_pieces(arg_text)
+        if len(pieces) < 2 or pieces[-1].strip() != "...":
+            return _read_liberally(arg_text, exc)
+        rest = ",".join(pieces[:-1])
+        try:
+            args, kwargs = parse_call_arguments(rest)
+        except PlanSyntaxError as rest_exc:
+            args, kwargs, note = _read_liberally(rest, rest_exc)
+            return args, kwargs, f"ignored the last argument '...'; {note}"
+        return args, kwargs, "ignored the last argument '...'"
     return args, kwargs, None
+
+
+def _read_liberally(text: str, exc: PlanSyntaxError) -> tuple[tuple[Any, ...], dict[str, Any], str]:
+    """Arguments that are not a list of literals, read as text where they are not; with a note."""
+    lenient = _lenient_arguments(text)
+    if lenient is not None:
+        return *lenient, f"unquoted arguments read as text ({exc})"
+    keywords = _keyword_pieces(_top_level_pieces(text))
+    if keywords is not None:
+        note = f"unquoted arguments read as keywords, each value as text unless a literal ({exc})"
+        return (), keywords, note
+    args, kwargs = _unquoted_arguments(text)
+    what = "a keyword's value" if kwargs else "one string"
+    return args, kwargs, f"unquoted arguments taken as {what} ({exc})"
+
+
+def _top_level_pieces(text: str) -> list[str]:
+    """`text` split at the commas outside quotes and brackets (escapes honoured)."""
+    pieces: list[str] = []
+    depth, start, i = 0, 0, 0
+    quote: str | None = None
+    while i < len(text):
+        ch = text[i]
+        if quote is not None:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            pieces.append(text[start:i])
+            start = i + 1
+        i += 1
+    pieces.append(text[start:])
+    return pieces
+
+
+def _keyword_pieces(pieces: list[str]) -> dict[str, Any] | None:
+    """`a="x", b=3.5, c=Star Wars` as keywords, values literal or else text; None otherwise.
+
+    Only when there are several pieces, each `name=...` with a name not repeated.
+    """
+    if len(pieces) < 2:
+        return None
+    kwargs: dict[str, Any] = {}
+    for piece in pieces:
+        keyword = _UNQUOTED_KEYWORD.match(piece)
+        if keyword is None or keyword.group(1) in kwargs:
+            return None
+        kwargs[keyword.group(1)] = _piece_value(keyword.group(2))
+    return kwargs
+
+
+def _piece_value(text: str) -> Any:
+    """One literal (`"x"`, `3.5`, `$1`, `[1, 2]`) as its value, anything else as its text."""
+    try:
+        args, kwargs = parse_call_arguments(text)
+    except PlanSyntaxError:
+        return text.strip()
+    return args[0] if len(args) == 1 and not kwargs else text.strip()
 
 
 def _trailing_text_note(tail: str) -> str | None:

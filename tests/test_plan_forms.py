@@ -58,6 +58,61 @@ def test_an_unquoted_keyword_value_is_that_keyword_as_text() -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "kwargs", "note"),
+    [
+        # LangGraph's LLMCompiler tutorial (hub prompt) format line, verbatim.
+        (
+            '1. tool_1(arg1="arg1", arg2=3.5, ...)',
+            {"arg1": "arg1", "arg2": 3.5},
+            "ignored the last argument '...'",
+        ),
+        # The paper's Movie style (unquoted titles) with keywords.
+        ("1. search(query=Star Wars, limit=3)", {"query": "Star Wars", "limit": 3}, "read as keywords"),
+        (
+            '1. search(query=height of $1, lang="en")',
+            {"query": "height of $1", "lang": "en"},
+            "read as keywords",
+        ),
+        ("1. f(a=x, b=[1, 2], c=$1, ...)", {"a": "x", "b": [1, 2], "c": "$1"}, "ignored the last argument"),
+    ],
+)
+def test_several_keywords_not_in_python_are_each_read(line: str, kwargs: dict[str, Any], note: str) -> None:
+    item = parse_plan_line(line)
+    assert isinstance(item, ParsedCall)
+    assert (item.args, dict(item.kwargs)) == ((), kwargs)
+    assert any(note in n for n in item.notes)
+
+
+@pytest.mark.parametrize(
+    ("line", "kwargs"),
+    [
+        ("1. search(query=Star Wars, the movie)", {"query": "Star Wars, the movie"}),  # one keyword
+        ("1. search(query=a, query=b)", {"query": "a, query=b"}),  # repeated: not split
+    ],
+)
+def test_text_that_is_not_all_keywords_stays_the_first_keywords_value(
+    line: str, kwargs: dict[str, Any]
+) -> None:
+    item = parse_plan_line(line)
+    assert isinstance(item, ParsedCall)
+    assert dict(item.kwargs) == kwargs
+
+
+async def test_the_tutorial_format_line_calls_the_tool_with_each_keyword() -> None:
+    seen: list[dict[str, Any]] = []
+
+    @tool
+    def tool_1(arg1: str, arg2: float = 0.0) -> str:
+        """Tool one."""
+        seen.append({"arg1": arg1, "arg2": arg2})
+        return "r1"
+
+    plan = '1. tool_1(arg1="arg1", arg2=3.5, ...)\n2. join()<END_OF_PLAN>'
+    await build(scripted(plan, FINISH.format(answer="done")), [tool_1]).ainvoke(question())
+    assert seen == [{"arg1": "arg1", "arg2": 3.5}]
+
+
+@pytest.mark.parametrize(
     ("line", "args", "kwargs"),
     [
         ('1. search("Austin Powers")', ("Austin Powers",), {}),
