@@ -63,6 +63,8 @@ _OTHER_NUMBERING = re.compile(
 _BARE_JOIN = re.compile(r"^join\(\s*\)\s*(<END_OF_PLAN>)?\s*$")
 # What looks like a call in free text: a name directly followed by `(`.
 _CALL_IN_TEXT = re.compile(r"(?<![\w.$-])([A-Za-z_][A-Za-z0-9_.-]*)\(")
+#: Most lines one action's call may span (`1. search(` then its arguments, then `)`).
+MAX_CALL_LINES = 50
 #: Most digits a task id may have.
 MAX_ID_DIGITS = 9
 _CALL_HEAD = re.compile(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*\(")
@@ -305,7 +307,25 @@ def _split_call(rest: str, *, complete: bool = True) -> tuple[str, str, str, str
         msg = 'expected an action such as search("...") after the id'
         raise PlanSyntaxError(msg)
     name = head.group(1)
-    depth, i, n = 0, head.end() - 1, len(rest)
+    close, quote, depth = _scan_call(rest, head.end() - 1)
+    if close >= 0:
+        return name, rest[head.end() : close], rest[close + 1 :], None
+    if complete and quote is None and depth == 1:
+        unclosed = _unclosed_call(rest[head.end() :])
+        if unclosed is not None:
+            return name, *unclosed
+    # Unbalanced quotes or brackets (`search(Arthur's Magazine)`): like the paper's parser,
+    # the call runs to the last closing parenthesis on the line.
+    last = rest.rfind(")")
+    if last < head.end() - 1:
+        msg = "the call's parentheses or quotes are not closed"
+        raise PlanSyntaxError(msg)
+    return name, rest[head.end() : last], rest[last + 1 :], None
+
+
+def _scan_call(rest: str, start: int) -> tuple[int, str | None, int]:
+    """Where the call opened at `rest[start]` closes (-1 if not), the quote and depth left open."""
+    depth, i, n = 0, start, len(rest)
     quote: str | None = None
     while i < n:
         ch = rest[i]
@@ -322,19 +342,42 @@ def _split_call(rest: str, *, complete: bool = True) -> tuple[str, str, str, str
         elif ch in ")]}":
             depth -= 1
             if depth == 0:
-                return name, rest[head.end() : i], rest[i + 1 :], None
+                return i, None, 0
         i += 1
-    if complete and quote is None and depth == 1:
-        unclosed = _unclosed_call(rest[head.end() :])
-        if unclosed is not None:
-            return name, *unclosed
-    # Unbalanced quotes or brackets (`search(Arthur's Magazine)`): like the paper's parser,
-    # the call runs to the last closing parenthesis on the line.
-    last = rest.rfind(")")
-    if last < head.end() - 1:
-        msg = "the call's parentheses or quotes are not closed"
-        raise PlanSyntaxError(msg)
-    return name, rest[head.end() : last], rest[last + 1 :], None
+    return -1, quote, depth
+
+
+def _call_is_open(text: str) -> bool:
+    """Whether `text` is an action whose call is not closed (yet)."""
+    numbered = _numbered(text.strip())
+    if numbered is None:
+        return False
+    rest = numbered[1].strip()
+    head = _CALL_HEAD.match(rest)
+    return head is not None and _scan_call(rest, head.end() - 1)[0] < 0
+
+
+def _continued_call(line: str) -> bool:
+    """Whether `line` is an action whose call goes on to the next line.
+
+    That is a call still open at the end of the line, which either ends with `(`, `[`,
+    `{` or `,`, or has a triple-quoted string still open.
+    """
+    text = line.rstrip()
+    opened = text.endswith(("(", "[", "{", ",")) or text.count('"""') % 2 == 1 or text.count("'''") % 2 == 1
+    return opened and _call_is_open(text)
+
+
+def _continues(line: str) -> bool:
+    """Whether `line` may continue an action left open: not an action, thought or plan end."""
+    stripped = line.strip()
+    return not (
+        _numbered(stripped) is not None
+        or _THOUGHT_LINE.match(stripped) is not None
+        or END_OF_PLAN in stripped
+        or stripped.startswith("```")
+        or _BARE_JOIN.match(stripped) is not None
+    )
 
 
 def _unclosed_call(text: str) -> tuple[str, str, str] | None:
@@ -535,7 +578,8 @@ def parse_plan_line(line: str, thought: str | None = None, *, complete: bool = T
     if end_of_plan:
         tail = tail[len(END_OF_PLAN) :]
     args, kwargs, argument_note = _read_arguments(arg_text)
-    found = (numbering_note, close_note, argument_note, _trailing_text_note(tail))
+    lines_note = f"the call spans {stripped.count(chr(10)) + 1} lines" if "\n" in stripped else None
+    found = (numbering_note, lines_note, close_note, argument_note, _trailing_text_note(tail))
     notes = tuple(note for note in found if note is not None)
     return ParsedCall(
         idx=idx,
@@ -647,6 +691,7 @@ class StreamingPlanParser:
     done: bool = False
     _buffer: list[str] = field(default_factory=list)
     _pending_thought: list[str] = field(default_factory=list)
+    _held: list[str] = field(default_factory=list)
 
     def feed(self, chunk: str) -> list[PlanItem]:
         """Consume a chunk of streamed text and return the items it completed."""
@@ -684,11 +729,30 @@ class StreamingPlanParser:
         rest = "".join(self._buffer)
         self._buffer.clear()
         items = list(self._complete_line(rest, complete=False)) if rest else []
+        if not self.done:
+            items.extend(self._release())
         self.done = True
         return items
 
     def _complete_line(self, line: str, *, complete: bool = True) -> Iterator[PlanItem]:
-        """Parse one line; `complete` is false for text cut off without a line end."""
+        """Parse one line; `complete` is false for text cut off without a line end.
+
+        An action whose call is left open at the end of its line (`1. search(`) is held,
+        and the lines that follow, up to the one that closes the call, join it.
+        """
+        if self._held:
+            if _continues(line):
+                self._held.append(line)
+                joined = "\n".join(self._held)
+                fits = len(self._held) < MAX_CALL_LINES and len(joined) <= MAX_LINE_CHARS
+                if complete and fits and _call_is_open(joined):
+                    return
+                self._held.clear()
+                yield from self._parse(joined, complete=complete)
+                return
+            yield from self._release()
+            if self.done:
+                return
         marker = find_end_marker(line, complete=True)
         if marker >= 0:
             before = line[: marker + len(END_OF_PLAN)]
@@ -699,7 +763,17 @@ class StreamingPlanParser:
                 self.done = True
                 yield PlanEnd()
             return
+        if complete and _continued_call(line):
+            self._held.append(line)
+            return
         yield from self._parse(line, complete=complete)
+
+    def _release(self) -> Iterator[PlanItem]:
+        """Parse a held action whose call the following lines did not close."""
+        held = "\n".join(self._held)
+        self._held.clear()
+        if held:
+            yield from self._parse(held, complete=True)
 
     def _parse(self, line: str, *, complete: bool) -> Iterator[PlanItem]:
         thought = " ".join(self._pending_thought) or None

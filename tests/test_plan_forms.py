@@ -13,6 +13,7 @@ from llmcompiler_graph.parser import (
     PlanStrayCall,
     PlanSyntaxError,
     PlanThought,
+    StreamingPlanParser,
     parse_call_arguments,
     parse_joiner_output,
     parse_plan,
@@ -294,6 +295,49 @@ async def test_prose_naming_a_tool_without_a_call_is_no_issue(log: ToolLog, line
     plan = f'1. search("Everest")\n{line}\n2. join()<END_OF_PLAN>'
     state = await build(scripted(plan, FINISH.format(answer="done")), [log.search_tool()]).ainvoke(question())
     assert state.get("plan_issues", []) == []
+
+
+# Audit corpus: models that format a call's arguments like code, one per line.
+MULTI_LINE_PLAN = '1. search(\n    "Everest"\n)\n2. compose("$1", """Hi,\nsee you""")\n3. join()<END_OF_PLAN>'
+
+
+def test_a_call_whose_arguments_span_lines_is_one_action_with_a_note() -> None:
+    items = parse_plan(MULTI_LINE_PLAN)
+    calls = [(i.idx, i.tool, i.args, i.notes) for i in items if isinstance(i, ParsedCall)]
+    assert calls == [
+        (1, "search", ("Everest",), ("the call spans 3 lines",)),
+        (2, "compose", ("$1", "Hi,\nsee you"), ("the call spans 2 lines",)),
+        (3, "join", (), ()),
+    ]
+
+
+def test_a_multi_line_call_streams_once_its_closing_line_is_complete() -> None:
+    parser = StreamingPlanParser()
+    assert parser.feed('1. search(\n    "Everest"\n') == []
+    assert parser.feed(")") == []  # the line is not complete yet
+    [item] = parser.feed("\n")
+    assert isinstance(item, ParsedCall) and item.args == ("Everest",)
+
+
+@pytest.mark.parametrize(
+    ("plan", "after"),
+    [
+        ('1. search(\n2. search("b")\n3. join()', 2),  # the next action ends the open one
+        ("1. search(\nThought: no.\n2. join()", 2),  # so does a thought
+        ('1. search(\n    "Everest"', None),  # and the end of the stream
+    ],
+)
+def test_a_call_left_open_over_lines_is_still_refused(plan: str, after: int | None) -> None:
+    items = parse_plan(plan)
+    assert isinstance(items[0], PlanLineError)
+    assert (items[0].idx, "not closed" in items[0].message) == (1, True)
+    assert after is None or (isinstance(items[1], ParsedCall) and items[1].idx == after)
+
+
+def test_a_line_missing_only_its_paren_is_not_held_for_the_next_line() -> None:
+    parser = StreamingPlanParser()
+    [item] = parser.feed('2. math("cheetah max speed in km/h if 1.3 times slower?", ["$1"]\n')
+    assert isinstance(item, ParsedCall) and item.args[1] == ["$1"]
 
 
 def test_a_repeated_keyword_is_an_error_not_the_last_value() -> None:
