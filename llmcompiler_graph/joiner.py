@@ -97,6 +97,13 @@ def _final_answer(decision: JoinerDecision, replans: int, deadline: float | None
     return f"I could not find a complete answer after {replans} replans. {decision.content}".strip()
 
 
+def _with_notes(state: LLMCompilerState, decision: JoinerDecision) -> dict[str, list[str]]:
+    """The state update adding the joiner's notes (what it read liberally) to `plan_notes`."""
+    if not decision.notes:
+        return {}
+    return {"plan_notes": [*state.get("plan_notes", []), *(f"joiner: {note}" for note in decision.notes)]}
+
+
 def _returns_directly(tasks: Sequence[Task], return_direct: Collection[str]) -> bool:
     """Whether a tool with `return_direct=True` succeeded this round: its result ends the run."""
     return any(t["status"] == "done" and t["tool"] in return_direct for t in tasks)
@@ -174,6 +181,7 @@ def make_joiner(
         usage = total_usage(state.get("usage"), usage)
         replan = decision.action == "replan" and can_replan
         _announce(decision, replan, replans, forced=decision.action == "replan" and not can_replan)
+        notes = _with_notes(state, decision)
         if replan:
             answer.cancel()
             feedback = decision.content or decision.thought or "the results were not sufficient"
@@ -182,12 +190,13 @@ def make_joiner(
                 "replan_feedback": feedback,
                 "usage": usage,
                 "messages": recorded,
+                **notes,
             }
             return Command(goto=PLANNER_NODE, update=update)
         text = _final_answer(decision, replans, deadline)
         message_id = await answer.finish(text)
         final = answer_message(text, name=name, usage=usage, message_id=message_id)
-        update = {"messages": [*recorded, final], "replan_feedback": None, "usage": usage}
+        update = {"messages": [*recorded, final], "replan_feedback": None, "usage": usage, **notes}
         if structured_answer is not None:
             question = current_question(state["messages"])[1]
             update["structured_response"] = await structured_answer(

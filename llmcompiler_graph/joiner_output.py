@@ -36,12 +36,15 @@ class JoinerDecision:
         content: The answer (finish) or the feedback for the planner (replan).
         well_formed: False when no `Action:` could be read and the whole text
             was taken as the answer.
+        notes: What was read liberally (text after `<END_OF_RESPONSE>` ignored, quotes
+            taken off the answer), for the run's notes.
     """
 
     action: Literal["finish", "replan"]
     thought: str | None
     content: str
     well_formed: bool = True
+    notes: tuple[str, ...] = ()
 
 
 def _enclosed(text: str, opener: str) -> str:
@@ -101,7 +104,8 @@ def parse_joiner_output(text: str) -> JoinerDecision:
         >>> parse_joiner_output('Action: finish(answer="Paris")').content
         'Paris'
     """
-    text = text.split(END_OF_RESPONSE, 1)[0]
+    text, _, after = text.partition(END_OF_RESPONSE)
+    notes = (f"ignored the text after {END_OF_RESPONSE}: {after.strip()[:60]!r}",) if after.strip() else ()
     thought_match = _JOINER_THOUGHT.search(text)
     thought = thought_match.group(1).strip() if thought_match else None
     action_match = _last_action(text)
@@ -109,7 +113,7 @@ def parse_joiner_output(text: str) -> JoinerDecision:
         answer = text.strip()
         if thought_match is not None and thought_match.start() == text.find("Thought"):
             answer = thought or answer
-        return JoinerDecision("finish", thought, answer, well_formed=False)
+        return JoinerDecision("finish", thought, answer, well_formed=False, notes=notes)
     rest = text[action_match.end() :]
     opener = action_match.group(2)
     content = _enclosed(rest, opener) if opener in _CLOSE else _after_label(rest)
@@ -117,7 +121,10 @@ def parse_joiner_output(text: str) -> JoinerDecision:
         "finish" if action_match.group(1).lower() == "finish" else "replan"
     )
     content = content.strip()
-    return JoinerDecision(decision, thought, _unquoted_answer(content) if decision == "finish" else content)
+    answer = _unquoted_answer(content) if decision == "finish" else content
+    if answer != content:
+        notes = (*notes, f"the answer {content[:60]!r} was read as the quoted string")
+    return JoinerDecision(decision, thought, answer, notes=notes)
 
 
 def _unquoted_answer(content: str) -> str:

@@ -403,6 +403,13 @@ END_OF_RESPONSE_REPLY = (
 def test_text_after_end_of_response_is_not_part_of_the_reply() -> None:
     decision = parse_joiner_output(END_OF_RESPONSE_REPLY)
     assert (decision.action, decision.thought, decision.content) == ("finish", "The ratio is 1.71.", "1.71")
+    [note] = decision.notes
+    assert note.startswith('ignored the text after <END_OF_RESPONSE>: "###')
+
+
+def test_a_reply_ending_in_end_of_response_alone_has_no_note() -> None:
+    decision = parse_joiner_output("Thought: ok.\nAction: Finish(1.71)<END_OF_RESPONSE>\n")
+    assert (decision.content, decision.notes) == ("1.71", ())
 
 
 @pytest.mark.parametrize(
@@ -445,6 +452,7 @@ async def test_the_streamed_and_recorded_answer_leave_out_the_marker_and_quotes(
     ).ainvoke(question())
     assert state["messages"][-1].content == answer
     assert "".join(streamed) == answer
+    assert any(note.startswith("joiner: ") for note in state["plan_notes"])
 
 
 def test_a_reply_without_an_action_stays_the_answer() -> None:
