@@ -101,7 +101,6 @@ def _build_joiner(model: LanguageModelLike, tools: dict[str, BaseTool], options:
         instructions(options.joiner_prompt),
         instructions(options.joiner_finish_only_prompt),
         name=options.name,
-        message_history=options.message_history,
         stream_protocol=options.stream_protocol,
         return_direct={name for name, tool in tools.items() if tool.return_direct},
         structured_answer=make_structured_answer(model, options.response_format),
@@ -117,6 +116,16 @@ def _build_runner(tools: dict[str, BaseTool], options: Options) -> TaskRunner:
         max_result_chars=options.max_result_chars,
         max_argument_chars=options.max_argument_chars,
         side_effect_tools=_needs_approval(tools, options.side_effect_tools),
+    )
+
+
+def _build_scheduler(dispatches: Dispatches, runner: TaskRunner, settings: Options) -> Any:
+    return make_scheduler(
+        dispatches,
+        Gate(runner.side_effect_tools),
+        with_state=runner.needs_state,
+        record_rounds=settings.message_history == "full",
+        name=settings.name,
     )
 
 
@@ -170,7 +179,7 @@ def create_llmcompiler(
     tool_map = normalize_tools(tools)
     runner = _build_runner(tool_map, settings)
     dispatches = Dispatches(runner, settings.max_concurrency)
-    scheduler = make_scheduler(dispatches, Gate(runner.side_effect_tools), with_state=runner.needs_state)
+    scheduler = _build_scheduler(dispatches, runner, settings)
     approve = make_approval_node({name: tool_parameters(tool) for name, tool in tool_map.items()})
 
     state = with_llmcompiler_keys(settings.state_schema)

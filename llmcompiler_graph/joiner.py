@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Coroutine, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.messages import AnyMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
@@ -21,7 +21,6 @@ from llmcompiler_graph.conversation import (
     answer_message,
     current_question,
     prompt_history,
-    round_messages,
     round_tasks,
     total_usage,
 )
@@ -136,7 +135,6 @@ def make_joiner(
     finish_only_prompt: str,
     *,
     name: str | None = None,
-    message_history: Literal["full", "answer"] = "full",
     stream_protocol: bool = False,
     return_direct: Collection[str] = frozenset(),
     structured_answer: StructuredAnswer | None = None,
@@ -146,9 +144,9 @@ def make_joiner(
 
     While replans remain, the joiner may answer `Replan(feedback)` and control goes back
     to the planner. Once `max_replans` replans have happened it is prompted with
-    `finish_only_prompt`, and whatever it says ends the run with an answer. Each round's
-    calls land in `messages` (unless `message_history="answer"`), then the answer as an
-    `AIMessage` named `name` with the question's token usage. The answer alone streams on
+    `finish_only_prompt`, and whatever it says ends the run with an answer: an `AIMessage`
+    named `name` with the question's token usage (each round's calls are already in
+    `messages`, recorded by the scheduler). The answer alone streams on
     `stream_mode="messages"`; the joiner's protocol text only with `stream_protocol=True`.
     With `run_timeout`, the joiner's model call ends at most `run_timeout` seconds after
     the run's deadline.
@@ -160,12 +158,11 @@ def make_joiner(
         replans = state.get("replans", 0)
         deadline = state.get("deadline")
         this_round = round_tasks(state.get("tasks", {}))
-        recorded: list[AnyMessage] = round_messages(this_round, name) if message_history == "full" else []
         handoff = _handoff(this_round)
         if handoff is not None:  # as create_agent's ToolNode does: the parent graph routes
             return Command(graph=Command.PARENT, goto=handoff["goto"], update=handoff["update"])
         if _returns_directly(this_round, return_direct):
-            return Command(goto=END, update={"messages": recorded, "replan_feedback": None})
+            return Command(goto=END, update={"replan_feedback": None})
         can_replan = replans < max_replans and (deadline is None or time.time() < deadline)
         prompt = _joiner_prompt(state, system_prompt if can_replan else finish_only_prompt)
         answer = AnswerStream(config)
@@ -185,18 +182,17 @@ def make_joiner(
         if replan:
             answer.cancel()
             feedback = decision.content or decision.thought or "the results were not sufficient"
-            update = {
+            update: dict[str, Any] = {
                 "replans": replans + 1,
                 "replan_feedback": feedback,
                 "usage": usage,
-                "messages": recorded,
                 **notes,
             }
             return Command(goto=PLANNER_NODE, update=update)
         text = _final_answer(decision, replans, deadline)
         message_id = await answer.finish(text)
         final = answer_message(text, name=name, usage=usage, message_id=message_id)
-        update = {"messages": [*recorded, final], "replan_feedback": None, "usage": usage, **notes}
+        update = {"messages": [final], "replan_feedback": None, "usage": usage, **notes}
         if structured_answer is not None:
             question = current_question(state["messages"])[1]
             update["structured_response"] = await structured_answer(

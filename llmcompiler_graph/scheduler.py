@@ -17,6 +17,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Send
 
 from llmcompiler_graph.approval import ApprovalRequest
+from llmcompiler_graph.conversation import round_messages, round_tasks
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE
 from llmcompiler_graph.saved_tasks import has_checkpointer
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskDispatch
@@ -98,7 +99,12 @@ def _decided(pending: list[Task], found: Mapping[int, Readiness]) -> dict[int, T
 
 
 def make_scheduler(
-    dispatches: Dispatches, gate: Gate, *, with_state: bool = False
+    dispatches: Dispatches,
+    gate: Gate,
+    *,
+    with_state: bool = False,
+    record_rounds: bool = False,
+    name: str | None = None,
 ) -> Callable[[LLMCompilerState, RunnableConfig], Command[Any]]:
     """Build the scheduler node.
 
@@ -106,6 +112,11 @@ def make_scheduler(
         dispatches: Where the task nodes of each step find their shared unit.
         gate: Which tools need approval (`approvals` and `deadline` come from the state).
         with_state: Hand the graph state to the task nodes, for tools that inject it.
+        record_rounds: When a round is over, add its calls to `messages` (an `AIMessage`
+            with `tool_calls`, then a `ToolMessage` each, named `name`) as it goes to the
+            joiner: on `stream_mode="messages"` they come before the answer's tokens, as
+            tool results come before the answer under create_agent.
+        name: The `name` of the recorded `AIMessage`.
     """
 
     def scheduler(state: LLMCompilerState, config: RunnableConfig) -> Command[Any]:
@@ -133,6 +144,11 @@ def make_scheduler(
         ]
         if to_approve:
             sends.append(Send(APPROVE_NODE, ApprovalRequest(tasks=to_approve, known_ids=sorted(tasks))))
-        return Command(goto=sends or JOINER_NODE, update={"tasks": updates})
+        if sends:
+            return Command(goto=sends, update={"tasks": updates})
+        update: dict[str, Any] = {"tasks": updates}
+        if record_rounds:
+            update["messages"] = round_messages(round_tasks({**tasks, **updates}), name)
+        return Command(goto=JOINER_NODE, update=update)
 
     return scheduler

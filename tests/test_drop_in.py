@@ -422,6 +422,15 @@ async def test_stream_messages_shows_only_the_answer_as_one_streamed_message(log
         assert protocol not in text
 
 
+async def test_stream_messages_gives_the_tool_results_before_the_answer(log: ToolLog) -> None:
+    """As under create_agent: the calls and their results, then the answer's tokens."""
+    agent = create_agent(scripted(PLAN, ANSWER, token_delay=0.001), [log.search_tool()])
+    kinds = [chunk.type async for chunk, _ in agent.astream(question(), stream_mode="messages")]
+    first_token = kinds.index("AIMessageChunk")
+    assert kinds[:first_token] == ["ai", "tool", "tool"]
+    assert set(kinds[first_token:]) == {"AIMessageChunk"}
+
+
 async def test_stream_protocol_adds_tagged_plan_tokens(log: ToolLog) -> None:
     builder = create_llmcompiler(scripted(PLAN, ANSWER), [log.search_tool()], stream_protocol=True)
     by_part: dict[str, str] = {}
