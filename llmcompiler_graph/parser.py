@@ -323,28 +323,47 @@ def _split_call(rest: str, *, complete: bool = True) -> tuple[str, str, str, str
     return name, rest[head.end() : last], rest[last + 1 :], None
 
 
+class _Outside:
+    """A walk over `text` from `start`: each character outside quotes, with the bracket depth.
+
+    A backslash inside a quote escapes the next character. While walking, `depth` counts
+    the brackets open so far (including the character just given); afterwards, `quote` is
+    the quote left open (or None) and `depth` the brackets left open.
+    """
+
+    def __init__(self, text: str, start: int = 0) -> None:
+        self.text, self.start = text, start
+        self.quote: str | None = None
+        self.depth = 0
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        text, i = self.text, self.start
+        while i < len(text):
+            ch = text[i]
+            if self.quote is not None:
+                if ch == "\\":
+                    i += 2
+                    continue
+                if ch == self.quote:
+                    self.quote = None
+            elif ch in "\"'":
+                self.quote = ch
+            else:
+                if ch in "([{":
+                    self.depth += 1
+                elif ch in ")]}":
+                    self.depth -= 1
+                yield i, ch
+            i += 1
+
+
 def _scan_call(rest: str, start: int) -> tuple[int, str | None, int]:
     """Where the call opened at `rest[start]` closes (-1 if not), the quote and depth left open."""
-    depth, i, n = 0, start, len(rest)
-    quote: str | None = None
-    while i < n:
-        ch = rest[i]
-        if quote is not None:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i, None, 0
-        i += 1
-    return -1, quote, depth
+    walk = _Outside(rest, start)
+    for i, ch in walk:
+        if ch in ")]}" and walk.depth == 0:
+            return i, None, 0
+    return -1, walk.quote, walk.depth
 
 
 def _call_is_open(text: str) -> bool:
@@ -472,25 +491,12 @@ def _read_liberally(text: str, exc: PlanSyntaxError) -> tuple[tuple[Any, ...], d
 def _top_level_pieces(text: str) -> list[str]:
     """`text` split at the commas outside quotes and brackets (escapes honoured)."""
     pieces: list[str] = []
-    depth, start, i = 0, 0, 0
-    quote: str | None = None
-    while i < len(text):
-        ch = text[i]
-        if quote is not None:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = None
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
+    start = 0
+    walk = _Outside(text)
+    for i, ch in walk:
+        if ch == "," and walk.depth == 0:
             pieces.append(text[start:i])
             start = i + 1
-        i += 1
     pieces.append(text[start:])
     return pieces
 
@@ -631,18 +637,10 @@ def _free_text(stripped: str, thought: str | None) -> PlanItem:
 
 def _open_quote(text: str) -> str | None:
     """The quote character still open at the end of `text` (escapes honoured), if any."""
-    quote: str | None = None
-    escaped = False
-    for ch in text:
-        if escaped:
-            escaped = False
-        elif quote is not None and ch == "\\":
-            escaped = True
-        elif quote is None and ch in "\"'":
-            quote = ch
-        elif ch == quote:
-            quote = None
-    return quote
+    walk = _Outside(text)
+    for _ in walk:
+        pass
+    return walk.quote
 
 
 def find_end_marker(line: str, *, complete: bool) -> int:
