@@ -12,6 +12,7 @@ unix sockets, the replicas on loopback ports). See llmcompiler_graph/bench/repli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
 import os
@@ -75,6 +76,24 @@ async def test_two_replicas_finish_every_run_when_one_is_killed_mid_way(
     assert report.ok, summary
 
 
+@contextlib.contextmanager
+def server_env(tool_log: Path, *, tool_latency: float) -> Iterator[dict[str, str]]:
+    """A fresh PostgreSQL and Redis, and the environment of a replica serving the benchmark graph."""
+    from llmcompiler_graph.bench import replica_graph
+    from llmcompiler_graph.bench.replicas import _server_env
+
+    with ThrowawayPostgres() as postgres, ThrowawayRedis() as redis:
+        database = postgres.create_database()
+        replica_graph.create_effects_table(database)
+        yield _server_env(
+            database_url=database,
+            redis_url=redis.url,
+            jobs_per_replica=4,
+            tool_log=tool_log,
+            tool_latency=tool_latency,
+        )
+
+
 @needs_postgres
 @needs_redis
 @needs_server_runtime
@@ -92,18 +111,9 @@ async def test_a_second_run_on_a_busy_thread_follows_the_servers_multitask_strat
     from langgraph_sdk import get_client
 
     from llmcompiler_graph.bench import replica_graph
-    from llmcompiler_graph.bench.replicas import _server_env, start_replica, stop_replica, wait_healthy
+    from llmcompiler_graph.bench.replicas import start_replica, stop_replica, wait_healthy
 
-    with ThrowawayPostgres() as postgres, ThrowawayRedis() as redis:
-        database = postgres.create_database()
-        replica_graph.create_effects_table(database)
-        env = _server_env(
-            database_url=database,
-            redis_url=redis.url,
-            jobs_per_replica=4,
-            tool_log=tmp_path / "tools.jsonl",
-            tool_latency=3.0,
-        )
+    with server_env(tmp_path / "tools.jsonl", tool_latency=3.0) as env:
         replica = start_replica(0, env, tmp_path)
         try:
             await wait_healthy(replica)
@@ -145,19 +155,10 @@ async def test_one_approval_resumed_on_two_replicas_at_once_records_once(
     from langgraph_sdk.errors import ConflictError
 
     from llmcompiler_graph.bench import replica_graph
-    from llmcompiler_graph.bench.replicas import _server_env, start_replica, stop_replica, wait_healthy
+    from llmcompiler_graph.bench.replicas import start_replica, stop_replica, wait_healthy
 
     tool_log = tmp_path / "tools.jsonl"
-    with ThrowawayPostgres() as postgres, ThrowawayRedis() as redis:
-        database = postgres.create_database()
-        replica_graph.create_effects_table(database)
-        env = _server_env(
-            database_url=database,
-            redis_url=redis.url,
-            jobs_per_replica=4,
-            tool_log=tool_log,
-            tool_latency=0.5,
-        )
+    with server_env(tool_log, tool_latency=0.5) as env:
         env[replica_graph.APPROVALS_ENV] = "1"
         replicas = [start_replica(0, env, tmp_path)]
         try:
