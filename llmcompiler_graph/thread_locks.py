@@ -24,10 +24,10 @@ the running run before it starts the next).
 
 Example:
     >>> runs = ThreadRuns()
-    >>> config = {"configurable": {"thread_id": "t1"}}
-    >>> with runs.claim(config):
+    >>> thread = root_thread({"configurable": {"thread_id": "t1"}})
+    >>> with runs.claim(thread):
     ...     try:
-    ...         with runs.claim(config):
+    ...         with runs.claim(thread):
     ...             pass
     ...     except ThreadBusyError as error:
     ...         print(str(error).split(":")[0])
@@ -114,25 +114,22 @@ class ThreadRuns:
         self._busy: dict[str, float] = {}
 
     @contextlib.contextmanager
-    def claim(self, config: RunnableConfig | None) -> Iterator[None]:
-        """Hold the run's thread for the duration of the block.
+    def claim(self, thread: str) -> Iterator[None]:
+        """Hold `thread` (see :func:`root_thread`) for the duration of the block.
 
         Raises:
             ThreadBusyError: Another run in this process holds the thread.
         """
-        thread = root_thread(config)
-        if thread is not None:
-            with self._lock:
-                since = self._busy.get(thread)
-                if since is not None:
-                    raise _busy(thread, f"for {time.time() - since:.1f} s")
-                self._busy[thread] = time.time()
+        with self._lock:
+            since = self._busy.get(thread)
+            if since is not None:
+                raise _busy(thread, f"for {time.time() - since:.1f} s")
+            self._busy[thread] = time.time()
         try:
             yield
         finally:
-            if thread is not None:
-                with self._lock:
-                    self._busy.pop(thread, None)
+            with self._lock:
+                self._busy.pop(thread, None)
 
 
 class StoreLock(Protocol):

@@ -42,7 +42,7 @@ class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
         if runs is None or thread is None:
             yield
             return
-        with runs.claim(config):
+        with runs.claim(thread):
             lock = store_lock(self.checkpointer)
             with lock.hold(thread) if lock is not None else contextlib.nullcontext():
                 yield
@@ -53,7 +53,7 @@ class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
         if runs is None or thread is None:
             yield
             return
-        with runs.claim(config):
+        with runs.claim(thread):
             lock = await astore_lock(self.checkpointer)
             async with lock.ahold(thread) if lock is not None else contextlib.nullcontext():
                 yield
