@@ -147,7 +147,7 @@ def create_llmcompiler(
         **options: Any of :class:`~llmcompiler_graph.options.LLMCompilerOptions`:
             `max_replans`, `task_timeout`, `run_timeout`, `eager`, `joiner_model`,
             `side_effect_tools`, `system_prompt`, `response_format`, ... (each documented
-            there and in the README's options table).
+            there and in the options table of docs/api.md).
 
     Returns:
         The uncompiled graph (a `StateGraph`); call `.compile()` with the checkpointer,

@@ -3,7 +3,7 @@
 Base models do not follow chat templates; they continue text. This model renders the chat
 as one few-shot-friendly text (system text, then `Question: ...` turns) and lets the model
 continue it; when the system prompt asks for `Thought: ... Action: ...`, the reply is
-primed with `Thought:`. Needs `llama-cpp-python` (see the README's local-model section).
+primed with `Thought:`. Needs `llama-cpp-python` (see docs/local-model.md).
 """
 
 from __future__ import annotations

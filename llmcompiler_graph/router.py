@@ -12,10 +12,10 @@ Two routers:
   :func:`needs_tools` is trained on questions that need looked-up facts (the paper's
   ParallelQA and HotpotQA questions) against Vicuna-80's open-ended ones.
   `python -m llmcompiler_graph.bench.router_training` retrains both and prints the
-  held-out figures (see the README).
+  held-out figures (see docs/sot.md).
 - **prompted**: the model itself picks `tools`, `skeleton` or `direct` (:func:`prompted_route`).
   On the embedded Gemma 3 270M it is no better than always answering directly (it almost
-  never says `skeleton`; figures in the README).
+  never says `skeleton`; figures in docs/sot.md).
 """
 
 from __future__ import annotations
@@ -222,8 +222,8 @@ def _tools_classifier() -> TextClassifier:
 def skeleton_probability(question: str) -> float:
     """The trained classifier's probability that Skeleton-of-Thought suits the question.
 
-    Calibrated on held-out questions whose base rate is about a third suitable (see the
-    README); the decision itself is :func:`skeleton_verdict`.
+    Calibrated on held-out questions whose base rate is about a third suitable (see
+    docs/sot.md); the decision itself is :func:`skeleton_verdict`.
 
     Example:
         >>> round(skeleton_probability("Write a haiku about the sea."), 2) < 0.1
@@ -252,7 +252,7 @@ def suitable_for_skeleton(question: str) -> bool:
 
     True only when the trained router is confident (:func:`skeleton_verdict` is
     `skeleton`); when unsure it says False, so the question is answered directly. See the
-    README for its held-out accuracy, precision, recall and abstention rate.
+    docs/sot.md for its held-out accuracy, precision, recall and abstention rate.
 
     Args:
         question: The user's question, as they wrote it.

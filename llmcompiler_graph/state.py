@@ -48,8 +48,10 @@ class Task(TypedDict):
     resolved_args: dict[str, Any] | None
     """Arguments after substituting the dependencies' results (set when the task ran)."""
     result: Any
-    """What the tool returned, as the content of its `ToolMessage` (what a model is shown);
-    `None` unless `status == "done"`."""
+    """What the tool returned (a number stays a number; a later task's `$N` receives it as it
+    is), or its `ToolMessage` content when that is all that is known (a `BaseTool` subclass, a
+    value the checkpointer cannot save, content rewritten by tool middleware); the message a
+    model is shown carries its text. `None` unless `status == "done"`."""
     error: str | None
     """Why the task failed or was skipped, written for the joiner."""
     started_at: float | None

@@ -127,11 +127,22 @@ def checkpointable(value: Any) -> Any:
     return value
 
 
+def _result_value(outcome: ToolOutcome) -> Any:
+    """What a task's `result` keeps: the tool's own value when it can be saved, else its message text."""
+    if outcome.value is outcome.content:
+        return outcome.content
+    try:
+        _SERDE.dumps_typed(outcome.value)
+    except Exception:
+        return outcome.content
+    return outcome.value
+
+
 def outcome_fields(outcome: ToolOutcome, max_result_chars: int | None = None) -> dict[str, Any]:
     """The fields of a task record for a tool call's outcome."""
     record: dict[str, Any] = {"status": outcome.status}
     if outcome.status == "done":
-        record["result"] = truncated(outcome.content, max_result_chars)
+        record["result"] = truncated(_result_value(outcome), max_result_chars)
     else:
         record["error"] = outcome.content if isinstance(outcome.content, str) else to_text(outcome.content)
     if outcome.artifact is not None:

@@ -9,14 +9,19 @@ observation: `<tool> raised <Type>: <message>`, or `invalid arguments for <tool>
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
+import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, ToolCall, ToolMessage
+from langchain_core.messages.tool import ToolOutputMixin
 from langchain_core.runnables import RunnableConfig
-from langchain_core.tools import BaseTool
+from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest, ToolInvocationError
@@ -45,6 +50,9 @@ class ToolOutcome:
     Attributes:
         status: `"done"` when the tool's message says success, `"error"` otherwise.
         content: The `ToolMessage` content (what a model is shown), or the error text.
+        value: What the tool returned, before LangChain turned it into message text (a number
+            stays a number); the same as `content` when the tool returned text or message
+            content, or when it cannot be known (see :func:`make_tool_node`).
         artifact: The tool's artifact (`response_format="content_and_artifact"`).
         update: State updates from a `Command` the tool returned, other than its messages.
         message: The `ToolMessage` itself.
@@ -54,6 +62,7 @@ class ToolOutcome:
 
     status: Literal["done", "error"]
     content: Any
+    value: Any = None
     artifact: Any = None
     update: dict[str, Any] = field(default_factory=dict)
     message: ToolMessage | None = None
@@ -133,9 +142,76 @@ def _bound(wrapper: ToolWrapper, execute: ToolExecute) -> ToolExecute:
     return run
 
 
+# Where a call's tool puts the value it returned (see `_returning_value`): set by `call_tool`
+# for the duration of one call, and inherited by the tool's own context (or thread).
+_RETURNED: ContextVar[list[Any] | None] = ContextVar("llmcompiler_graph_returned", default=None)
+
+
+def _keep_returned(value: Any) -> Any:
+    box = _RETURNED.get()
+    if box is not None and not box:
+        box.append(value)
+    return value
+
+
+def _returning_value(tool: BaseTool) -> BaseTool:
+    """A copy of a function tool that also reports what its function returned.
+
+    `ToolNode` hands back a `ToolMessage`, whose content is text: a tool that returned the
+    integer 3 is seen as `"3"`. The plan's `$1` promises the value itself, so the function
+    (`StructuredTool.func` / `.coroutine`, the same signature) puts its return value where
+    :func:`call_tool` finds it. Other tools (`BaseTool` subclasses) are used as they are.
+    """
+    if not isinstance(tool, StructuredTool):
+        return tool
+    update: dict[str, Any] = {}
+    if tool.func is not None:
+        func = tool.func
+
+        @functools.wraps(func)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return _keep_returned(func(*args, **kwargs))
+
+        update["func"] = call
+    if tool.coroutine is not None:
+        coroutine = tool.coroutine
+
+        @functools.wraps(coroutine)
+        async def acall(*args: Any, **kwargs: Any) -> Any:
+            return _keep_returned(await coroutine(*args, **kwargs))
+
+        update["coroutine"] = acall
+    return tool.model_copy(update=update)
+
+
+def _returned_value(tool_returned: list[Any], message: ToolMessage, content_and_artifact: bool) -> Any:
+    """What the tool returned, when the message's content is exactly LangChain's text of it."""
+    if not tool_returned or message.status == "error" or not isinstance(message.content, str):
+        return message.content
+    value = tool_returned[0]
+    if content_and_artifact and isinstance(value, tuple) and len(value) == 2:
+        value = value[0]
+    if isinstance(value, str | ToolOutputMixin | Command) or inspect.isawaitable(value):
+        return message.content
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except Exception:
+        text = str(value)
+    # A wrapper (wrap_tool_call middleware) that rewrote the content wins over the value.
+    return value if text == message.content else message.content
+
+
 def make_tool_node(tools: Sequence[BaseTool], wrappers: Sequence[ToolWrapper] = ()) -> ToolNode:
-    """A `ToolNode` for the graph's tools whose failures become error messages, never exceptions."""
-    return ToolNode(list(tools), handle_tool_errors=False, awrap_tool_call=_observing_failures(wrappers))
+    """A `ToolNode` for the graph's tools whose failures become error messages, never exceptions.
+
+    Function tools report the value they returned beside the message text (a number stays a
+    number when a later task receives it through `$N`).
+    """
+    return ToolNode(
+        [_returning_value(t) for t in tools],
+        handle_tool_errors=False,
+        awrap_tool_call=_observing_failures(wrappers),
+    )
 
 
 async def call_tool(
@@ -157,11 +233,24 @@ async def call_tool(
     payload: Any = (
         [call] if state is None else {"__type": "tool_call_with_context", "tool_call": call, "state": state}
     )
-    return read_tool_output(await node.ainvoke(payload, config), call_id)
+    returned: list[Any] = []
+    token = _RETURNED.set(returned)
+    try:
+        output = await node.ainvoke(payload, config)
+    finally:
+        _RETURNED.reset(token)
+    tool = node.tools_by_name.get(tool_name)
+    content_and_artifact = tool is not None and tool.response_format == "content_and_artifact"
+    return read_tool_output(output, call_id, returned, content_and_artifact)
 
 
-def read_tool_output(output: Any, call_id: str) -> ToolOutcome:
-    """Turn what `ToolNode` returned (messages, or `Command`s) into one outcome."""
+def read_tool_output(
+    output: Any, call_id: str, tool_returned: Sequence[Any] = (), content_and_artifact: bool = False
+) -> ToolOutcome:
+    """Turn what `ToolNode` returned (messages, or `Command`s) into one outcome.
+
+    `tool_returned` holds what the tool's function returned, when it was seen.
+    """
     messages: list[Any] = []
     update: dict[str, Any] = {}
     handoff: dict[str, Any] | None = None
@@ -187,6 +276,7 @@ def read_tool_output(output: Any, call_id: str) -> ToolOutcome:
             else "the tool returned nothing"
         )
         ok = bool(update) or handoff is not None
-        return ToolOutcome("done" if ok else "error", content, update=update, handoff=handoff)
+        return ToolOutcome("done" if ok else "error", content, content, update=update, handoff=handoff)
     status: Literal["done", "error"] = "error" if message.status == "error" else "done"
-    return ToolOutcome(status, message.content, message.artifact, update, message, handoff)
+    value = _returned_value(list(tool_returned), message, content_and_artifact)
+    return ToolOutcome(status, message.content, value, message.artifact, update, message, handoff)

@@ -1,7 +1,7 @@
 """Swapping `langchain.agents.create_agent` for `llmcompiler_graph.create_agent` keeps an app working.
 
-Each "works" row of the README's compatibility table names one test here; the last test
-checks that the table and this file agree.
+Each "works" row of docs/api.md's compatibility table names one test here;
+tests/test_docs.py checks that the table and the tests agree.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
 import pytest
@@ -454,25 +453,3 @@ async def test_astream_events_start_and_end_pair_up(log: ToolLog) -> None:
             ends.append(event["run_id"])
     assert len(starts) == 3  # planner, joiner, the relayed answer
     assert sorted(starts) == sorted(ends)
-
-
-# --------------------------------------------------------------------------- the README table
-
-
-def test_the_readme_compatibility_table_names_tests_that_exist() -> None:
-    readme = (Path(__file__).parent.parent / "README.md").read_text()
-    section = readme.split("### Compatibility with `create_agent`", 1)[1].split("\n## ", 1)[0]
-    rows = [
-        line for line in section.splitlines() if line.startswith("| ") and _cell(line, 3).startswith("works")
-    ]
-    named = [re.search(r"`(test_\w+)`", row) for row in rows]
-    assert rows and all(named), [row for row, name in zip(rows, named, strict=True) if not name]
-    sources = "\n".join(path.read_text() for path in Path(__file__).parent.glob("test_*.py"))
-    here = set(re.findall(r"^(?:async )?def (test_\w+)", sources, re.MULTILINE))
-    missing = [n.group(1) for n in named if n and n.group(1) not in here]
-    assert missing == []
-
-
-def _cell(row: str, column: int) -> str:
-    cells = row.split(" | ")
-    return cells[column - 1].strip() if len(cells) >= column else ""

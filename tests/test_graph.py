@@ -8,11 +8,11 @@ import time
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
-from llmcompiler_graph import create_llmcompiler
+from llmcompiler_graph import create_agent, create_llmcompiler
 from llmcompiler_graph.task_fetching import Dispatches
 from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
 
@@ -91,7 +91,61 @@ async def test_exact_reference_passes_the_result_object_not_its_text() -> None:
     model = scripted(plan, FINISH.format(answer="6"))
     state = await build(model, [numbers, total]).ainvoke(question())
     assert received == [[0, 1, 2, 3]]
-    assert state["tasks"][2]["result"] == "6"  # as its ToolMessage content, what a model is shown
+    assert state["tasks"][2]["result"] == 6  # the value; the model is shown its text
+    shown = [m.content for m in state["messages"] if isinstance(m, ToolMessage) and m.name == "total"]
+    assert shown == ["6"]
+
+
+async def test_exact_reference_gives_an_untyped_parameter_the_value_itself() -> None:
+    def three() -> int:
+        """Three."""
+        return 3
+
+    async def four():  # type: ignore[no-untyped-def]
+        """Four."""
+        return 4
+
+    def add(a, b):  # type: ignore[no-untyped-def]
+        """Add two things."""
+        return a + b
+
+    @tool
+    def label(text: str) -> str:
+        """Label a text."""
+        return f"<{text}>"
+
+    plan = "1. three()\n2. four()\n3. add($1, $2)\n4. label($3)\n5. join()<END_OF_PLAN>"
+    model = scripted(plan, FINISH.format(answer="7"))
+    state = await build(model, [three, four, add, label]).ainvoke(question())
+    assert state["tasks"][3]["resolved_args"] == {"a": 3, "b": 4}
+    assert state["tasks"][3]["result"] == 7  # not '34'
+    assert state["tasks"][4]["result"] == "<7>"  # a str parameter still gets the text
+
+
+async def test_a_value_rewritten_by_tool_middleware_is_passed_as_rewritten() -> None:
+    from langchain.agents.middleware import wrap_tool_call
+
+    @wrap_tool_call  # type: ignore[arg-type]
+    async def redact(request: Any, handler: Any) -> Any:
+        message = await handler(request)
+        if request.tool_call["name"] == "secret":
+            message.content = "redacted"
+        return message
+
+    def secret() -> int:
+        """A secret number."""
+        return 42
+
+    def echo(value):  # type: ignore[no-untyped-def]
+        """Echo a value."""
+        return value
+
+    plan = "1. secret()\n2. echo($1)\n3. join()<END_OF_PLAN>"
+    model = scripted(plan, FINISH.format(answer="x"))
+    agent = create_agent(model, [secret, echo], middleware=[redact])
+    state = await agent.ainvoke(question())
+    tasks = [m for m in state["messages"] if isinstance(m, ToolMessage)]
+    assert [m.content for m in tasks] == ["redacted", "redacted"]
 
 
 async def test_positional_arguments_map_onto_schema_order_and_keywords_by_name() -> None:

@@ -75,6 +75,9 @@ def test_readme_test_command_is_what_ci_runs() -> None:
     ci = (README.parent / ".ci" / "run").read_text()
     assert "\n./install.sh test && python3 -m pytest\n" in readme
     assert "\n./install.sh test\npython3 -m pytest\n" in ci
+    # ... in a virtual environment of its own, made before anything is installed
+    venv = ci.index('python3 -m venv "$WORK/venv"')
+    assert venv < ci.index('source "$WORK/venv/bin/activate"') < ci.index("\n./install.sh test\n")
 
 
 def github_anchor(heading: str) -> str:
