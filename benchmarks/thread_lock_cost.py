@@ -1,6 +1,6 @@
 """What holding a run's thread in the checkpoint store costs per run.
 
-Takes and releases the cross-process thread lock (`llmcompiler_graph.thread_locks`) for
+Takes and releases the cross-process thread lock (`llmcompiler_graph.durability.thread_locks`) for
 many threads, one after another, and prints the mean time per run: a lock file next to a
 SQLite database, an advisory lock on a `PostgresSaver`'s connection, and one over a
 connection pool (where the run opens a connection of its own). PostgreSQL is a throwaway
@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from llmcompiler_graph.bench.services import ThrowawayPostgres, postgres_binaries
-from llmcompiler_graph.thread_locks import FileThreadLock, StoreLock, store_lock
+from llmcompiler_graph.durability.thread_locks import FileThreadLock, StoreLock, store_lock
 
 
 def per_run_ms(lock: StoreLock, runs: int) -> float:

@@ -6,9 +6,8 @@ Example:
     >>> # builder = create_llmcompiler(model, tools); graph = builder.compile()
 """
 
-from llmcompiler_graph.agent import create_agent, create_llmcompiler_agent
-from llmcompiler_graph.answer_stream import ANSWER_TAG, JOINER_TAG, PLAN_TAG
-from llmcompiler_graph.auto import AutoAgentState, create_auto_agent
+from llmcompiler_graph.chat_models import NoModelError, resolve_model
+from llmcompiler_graph.durability.thread_locks import ThreadBusyError
 from llmcompiler_graph.events import (
     JoinerDecisionEvent,
     LLMCompilerEvent,
@@ -17,11 +16,12 @@ from llmcompiler_graph.events import (
     TaskParsedEvent,
     TaskStartedEvent,
 )
-from llmcompiler_graph.graph import create_llmcompiler
-from llmcompiler_graph.models import NoModelError, resolve_model
+from llmcompiler_graph.graph.agent import create_agent, create_llmcompiler_agent
+from llmcompiler_graph.graph.answer_stream import ANSWER_TAG, JOINER_TAG, PLAN_TAG
+from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.nodes import EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.options import AgentOptions, LLMCompilerOptions
-from llmcompiler_graph.parser import (
+from llmcompiler_graph.plan.parser import (
     JoinerDecision,
     ParsedCall,
     PlanLineError,
@@ -31,11 +31,11 @@ from llmcompiler_graph.parser import (
     parse_plan,
     substitute_references,
 )
-from llmcompiler_graph.prompts import build_planner_prompt
-from llmcompiler_graph.router import needs_tools, suitable_for_skeleton
-from llmcompiler_graph.sot import SkeletonState, create_skeleton_of_thought
+from llmcompiler_graph.plan.prompts import build_planner_prompt
+from llmcompiler_graph.sot.auto import AutoAgentState, create_auto_agent
+from llmcompiler_graph.sot.graph import SkeletonState, create_skeleton_of_thought
+from llmcompiler_graph.sot.router import needs_tools, suitable_for_skeleton
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskStatus
-from llmcompiler_graph.thread_locks import ThreadBusyError
 from llmcompiler_graph.visualize import plot_task_timeline
 
 __all__ = [

@@ -28,10 +28,10 @@ from typing import Any, Protocol, TextIO, cast
 
 from langchain_core.language_models import LanguageModelLike
 
-from llmcompiler_graph.graph import create_llmcompiler
-from llmcompiler_graph.models import NoModelError, describe_model, resolve_model
+from llmcompiler_graph.chat_models import NoModelError, describe_model, resolve_model
+from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.nodes import PLANNER_NODE
-from llmcompiler_graph.parser import to_text
+from llmcompiler_graph.plan.parser import to_text
 from llmcompiler_graph.tools import build_tools
 
 __all__ = [

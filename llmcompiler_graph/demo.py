@@ -20,7 +20,7 @@ from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import BaseMessage
 
 from llmcompiler_graph.events import LLMCompilerEvent
-from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.testing import ScriptedChatModel
 
 __all__ = ["main", "run_demo"]

@@ -23,14 +23,14 @@ from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import SystemMessage
 from typing_extensions import TypedDict
 
-from llmcompiler_graph.prompts import (
+from llmcompiler_graph.execution.tool_call import ToolWrapper
+from llmcompiler_graph.plan.prompts import (
     JOINER_FINISH_ONLY_PROMPT,
     JOINER_SYSTEM_PROMPT,
     PLANNER_EXAMPLES,
     REPLAN_PROMPT,
 )
 from llmcompiler_graph.state import LLMCompilerState
-from llmcompiler_graph.tool_calls import ToolWrapper
 
 __all__ = ["AgentOptions", "LLMCompilerOptions", "Options", "resolve_options"]
 
@@ -70,10 +70,10 @@ class AgentOptions(TypedDict, total=False):
     """Names of tools whose calls need a human's approval (also: tools with
     `metadata[SIDE_EFFECTS_METADATA_KEY] = True`). Before the first such call runs, the
     graph pauses once with all of them (`interrupt`); other tasks run meanwhile. Needs a
-    checkpointer. See :mod:`llmcompiler_graph.approval`."""
+    checkpointer. See :mod:`llmcompiler_graph.execution.approval`."""
     planner_prompt: str | None
     """The planner's whole system prompt. By default it is rendered from
-    :data:`~llmcompiler_graph.prompts.PLANNER_SYSTEM_PROMPT` with the tools' signatures and
+    :data:`~llmcompiler_graph.plan.prompts.PLANNER_SYSTEM_PROMPT` with the tools' signatures and
     `planner_examples`."""
     planner_examples: str
     """Few-shot plans for the default planner prompt."""

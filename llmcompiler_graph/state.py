@@ -131,14 +131,14 @@ class TaskDispatch(TypedDict):
     """What the scheduler sends to the task node (a `Send` payload).
 
     One task per `Send`; without a checkpointer, a step of more than
-    :data:`~llmcompiler_graph.scheduler.MAX_SENDS_PER_BATCH` tasks is split into that
+    :data:`~llmcompiler_graph.graph.scheduler.MAX_SENDS_PER_BATCH` tasks is split into that
     many `Send`s of consecutive tasks.
     """
 
     tasks: list[Task]
     dispatch_key: str
     """LangGraph's id of the scheduler step that sent it: the task nodes of one step share
-    one :class:`~llmcompiler_graph.task_fetching.TaskFetchingUnit`."""
+    one :class:`~llmcompiler_graph.execution.fetching_unit.TaskFetchingUnit`."""
     dispatch_size: int
     """How many `Send`s that scheduler step made."""
     dependency_results: dict[int, Any]

@@ -12,7 +12,7 @@ them, without a checkpointer (the server supplies persistence).
 
 The model: `LLMCOMPILER_MODEL` (`provider:model` for `init_chat_model`, or `local` for the
 embedded Gemma 3 270M); otherwise `openai:gpt-4o-mini` when `OPENAI_API_KEY` is set, else
-the embedded local model (see :func:`llmcompiler_graph.models.resolve_model`). The tools
+the embedded local model (see :func:`llmcompiler_graph.chat_models.resolve_model`). The tools
 are the command line's: `search` over the offline demo corpus, and `math`.
 """
 
@@ -28,10 +28,10 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.graph.state import CompiledStateGraph
 
-from llmcompiler_graph.auto import create_auto_agent
-from llmcompiler_graph.graph import create_llmcompiler
-from llmcompiler_graph.models import resolve_model
-from llmcompiler_graph.sot import create_skeleton_of_thought
+from llmcompiler_graph.chat_models import resolve_model
+from llmcompiler_graph.graph.factory import create_llmcompiler
+from llmcompiler_graph.sot.auto import create_auto_agent
+from llmcompiler_graph.sot.graph import create_skeleton_of_thought
 from llmcompiler_graph.tools import build_tools
 
 __all__ = [
@@ -59,7 +59,7 @@ def model_and_tools(name: str | None = None) -> tuple[LanguageModelLike, list[Ba
 
     Args:
         name: `provider:model`, `"local"`, or `None` for the default choice of
-            :func:`~llmcompiler_graph.models.resolve_model`.
+            :func:`~llmcompiler_graph.chat_models.resolve_model`.
 
     Returns:
         The model and the `search` (offline demo corpus) and `math` tools.
@@ -84,7 +84,7 @@ def build_graph(
 
     Args:
         model_name: The model to run on; by default `$LLMCOMPILER_MODEL`, else
-            :func:`~llmcompiler_graph.models.resolve_model`'s default.
+            :func:`~llmcompiler_graph.chat_models.resolve_model`'s default.
         kind: `llmcompiler` (the agent), `skeleton_of_thought` (SoT, no tools) or `auto`
             (the trained router over a direct answer, SoT and the agent).
 

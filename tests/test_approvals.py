@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from llmcompiler_graph import ThreadBusyError, create_llmcompiler
-from llmcompiler_graph.approval import SIDE_EFFECTS_METADATA_KEY
+from llmcompiler_graph.execution.approval import SIDE_EFFECTS_METADATA_KEY
 from tests.conftest import FINISH, Call, ToolLog, last_text, question, scripted
 
 PLAN = (

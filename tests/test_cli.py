@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from llmcompiler_graph import local_model
 from llmcompiler_graph.cli import EXIT_FAILED, EXIT_NO_MODEL, EXIT_OK, EXIT_USAGE, main
+from llmcompiler_graph.local import model as local_model
 from llmcompiler_graph.testing import ScriptedChatModel
 
 PLAN = (

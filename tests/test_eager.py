@@ -219,7 +219,7 @@ def test_sync_invoke_with_a_checkpointer_starts_tasks_after_the_plan_so_each_is_
 
 
 def test_the_saved_tasks_are_named_as_studio_shows_them() -> None:
+    from llmcompiler_graph.durability.saved_tasks import execute_task, plan_stream
     from llmcompiler_graph.nodes import EXECUTE_TASK_NODE, PLAN_STREAM_TASK
-    from llmcompiler_graph.saved_tasks import execute_task, plan_stream
 
     assert (plan_stream.__name__, execute_task.__name__) == (PLAN_STREAM_TASK, EXECUTE_TASK_NODE)

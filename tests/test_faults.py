@@ -20,7 +20,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.tools import tool
 
 from llmcompiler_graph import create_llmcompiler
-from llmcompiler_graph.parser import PlanLineError, parse_plan
+from llmcompiler_graph.plan.parser import PlanLineError, parse_plan
 from llmcompiler_graph.testing import ScriptedChatModel
 from tests.conftest import FINISH, ToolLog, build, question, scripted
 

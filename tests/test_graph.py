@@ -13,7 +13,7 @@ from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
 
 from llmcompiler_graph import create_agent, create_llmcompiler
-from llmcompiler_graph.task_fetching import Dispatches
+from llmcompiler_graph.execution.fetching_unit import Dispatches
 from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
 
 TWO_SEARCHES = '1. search("Everest")\n2. search("K2")\n3. join()<END_OF_PLAN>'
@@ -328,7 +328,7 @@ async def test_planner_stops_reading_the_stream_at_end_of_plan(log: ToolLog) -> 
 
 
 async def test_large_batch_is_split_into_bounded_sends_and_every_task_runs_once(log: ToolLog) -> None:
-    from llmcompiler_graph.scheduler import MAX_SENDS_PER_BATCH
+    from llmcompiler_graph.graph.scheduler import MAX_SENDS_PER_BATCH
 
     count = 3 * MAX_SENDS_PER_BATCH + 5
     lines = [

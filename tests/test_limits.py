@@ -9,8 +9,8 @@ import pytest
 from langchain_core.tools import StructuredTool
 
 from llmcompiler_graph import create_llmcompiler
-from llmcompiler_graph.prompts import JOINER_FINISH_ONLY_PROMPT
-from llmcompiler_graph.task_runner import DEDUPLICATE_METADATA_KEY
+from llmcompiler_graph.execution.runner import DEDUPLICATE_METADATA_KEY
+from llmcompiler_graph.plan.prompts import JOINER_FINISH_ONLY_PROMPT
 from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
 
 SIX = "\n".join(f'{i}. search("q{i}")' for i in range(1, 7)) + "\n7. join()<END_OF_PLAN>"

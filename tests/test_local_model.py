@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-from llmcompiler_graph.local_model import LocalCompletionChatModel, render_prompt
-from llmcompiler_graph.prompts import JOINER_SYSTEM_PROMPT
+from llmcompiler_graph.local.model import LocalCompletionChatModel, render_prompt
+from llmcompiler_graph.plan.prompts import JOINER_SYSTEM_PROMPT
 from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT
 
 
@@ -38,7 +38,7 @@ def test_messages_made_of_content_blocks_are_rendered_as_their_text() -> None:
 
 
 requires_local_model = pytest.mark.skipif(
-    not __import__("llmcompiler_graph.local_model", fromlist=["x"]).local_model_available(),
+    not __import__("llmcompiler_graph.local.model", fromlist=["x"]).local_model_available(),
     reason="the local model (llama-cpp-python and the Gemma 3 270M package) is not installed",
 )
 
@@ -48,7 +48,7 @@ async def test_the_readme_example_answers_238_m_on_the_embedded_model() -> None:
     """The README's example, as `llmcompiler-graph ask` runs it: greedy, so every time."""
     from llmcompiler_graph import create_llmcompiler
     from llmcompiler_graph.bench.scoring import is_correct
-    from llmcompiler_graph.local_model import load_local_model
+    from llmcompiler_graph.local.model import load_local_model
     from llmcompiler_graph.tools import build_tools
 
     model = load_local_model()
@@ -67,7 +67,7 @@ async def test_the_local_model_says_plainly_when_it_could_not_find_something() -
     from langchain_core.tools import tool
 
     from llmcompiler_graph import create_llmcompiler
-    from llmcompiler_graph.local_model import load_local_model
+    from llmcompiler_graph.local.model import load_local_model
     from llmcompiler_graph.tools import make_math_tool
 
     @tool
@@ -83,7 +83,7 @@ async def test_the_local_model_says_plainly_when_it_could_not_find_something() -
 
 @requires_local_model
 def test_the_fixed_prefix_is_evaluated_once_and_restored_afterwards() -> None:
-    from llmcompiler_graph.local_model import load_local_model
+    from llmcompiler_graph.local.model import load_local_model
     from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT as MATH
 
     model = load_local_model()
@@ -138,7 +138,7 @@ def test_loading_chatter_on_native_and_python_stderr_is_captured_not_shown(
     import os
     import sys
 
-    from llmcompiler_graph.local_model import _native_stderr_captured
+    from llmcompiler_graph.local.model import _native_stderr_captured
 
     with _native_stderr_captured() as captured:
         os.write(2, b"native: using full-size SWA cache\n")

@@ -8,7 +8,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from llmcompiler_graph.bench.text_react import TEXT_REACT_PROMPT
-from llmcompiler_graph.local_protocol import (
+from llmcompiler_graph.local.protocol import (
     LocalCall,
     finish_answers,
     math_expressions,
@@ -18,15 +18,15 @@ from llmcompiler_graph.local_protocol import (
     prepare_call,
     question_spans,
 )
-from llmcompiler_graph.prompts import (
+from llmcompiler_graph.plan.prompts import (
     JOINER_FINISH_ONLY_PROMPT,
     JOINER_SYSTEM_PROMPT,
     build_planner_prompt,
     build_replan_prompt,
 )
+from llmcompiler_graph.plan.tool_schemas import describe_tool
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool
 from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT
-from llmcompiler_graph.toolset import describe_tool
 
 TOOLS = [LocalSearchIndex.demo().as_tool(), make_math_tool()]
 PLANNER = build_planner_prompt(TOOLS)

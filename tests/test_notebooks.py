@@ -19,7 +19,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from llmcompiler_graph.local_model import INSTALL_HINT, local_model_available
+from llmcompiler_graph.local.model import INSTALL_HINT, local_model_available
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
 CELL_TIMEOUT = 300

@@ -19,8 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from langchain_core.tools import BaseTool, StructuredTool
 
-from llmcompiler_graph.parser import ParsedCall, parse_plan
-from llmcompiler_graph.plan_builder import PlanBuilder
+from llmcompiler_graph.plan.builder import PlanBuilder
+from llmcompiler_graph.plan.parser import ParsedCall, parse_plan
 
 _AUTHORS_ACTION = re.compile(r"(?:Thought: ([^\n]*)\n)?\n*(\d+)\. (\w+)\((.*)\)(\s*#\w+\n)?")
 _AUTHORS_ID = re.compile(r"\$\{?(\d+)\}?")

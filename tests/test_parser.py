@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcompiler_graph.parser import (
+from llmcompiler_graph.plan.parser import (
     ParsedCall,
     PlanEnd,
     PlanLineError,

@@ -7,7 +7,7 @@ import contextlib
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from llmcompiler_graph.parser import (
+from llmcompiler_graph.plan.parser import (
     ParsedCall,
     PlanEnd,
     PlanLineError,

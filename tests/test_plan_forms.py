@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from langchain_core.tools import tool
 
-from llmcompiler_graph.parser import (
+from llmcompiler_graph.plan.parser import (
     ParsedCall,
     PlanLineError,
     PlanStrayCall,
@@ -19,7 +19,7 @@ from llmcompiler_graph.parser import (
     parse_plan,
     parse_plan_line,
 )
-from llmcompiler_graph.references import substitute_references
+from llmcompiler_graph.plan.references import substitute_references
 from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
 
 # --------------------------------------------------------------------------- plan lines

@@ -11,11 +11,11 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallback
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
-from llmcompiler_graph.answer_stream import ANSWER_TAG
 from llmcompiler_graph.bench.datasets import load_dataset
 from llmcompiler_graph.bench.runner import BenchSettings, make_system, run_benchmark
 from llmcompiler_graph.bench.usage import UsageTracker
-from llmcompiler_graph.parser import END_OF_PLAN
+from llmcompiler_graph.graph.answer_stream import ANSWER_TAG
+from llmcompiler_graph.plan.parser import END_OF_PLAN
 from llmcompiler_graph.testing import ScriptedChatModel
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool
 from tests.conftest import FINISH, ToolLog, build, question
@@ -132,7 +132,7 @@ def test_stop_is_passed_only_to_what_forwards_it_to_a_model() -> None:
     from langchain.chat_models import init_chat_model
     from langchain_core.runnables import RunnableLambda
 
-    from llmcompiler_graph.plan_stream import accepts_stop
+    from llmcompiler_graph.plan.stream import accepts_stop
 
     assert accepts_stop(ScriptedChatModel().bind_tools([]))
     assert accepts_stop(ScriptedChatModel().bind(temperature=0))

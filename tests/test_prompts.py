@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from langchain_core.tools import tool
 
-from llmcompiler_graph import prompts
+from llmcompiler_graph.plan import prompts
 
 PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
 
@@ -64,7 +64,7 @@ def test_dataset_plans_parse_and_the_joiner_prompt_keeps_the_format_and_drops_th
     dataset: str,
 ) -> None:
     from llmcompiler_graph.bench.dataset_prompts import dataset_prompt_kwargs
-    from llmcompiler_graph.parser import ParsedCall, parse_plan
+    from llmcompiler_graph.plan.parser import ParsedCall, parse_plan
 
     kwargs = dataset_prompt_kwargs(dataset)
     for example in kwargs["planner_examples"].split("###")[:-1]:
@@ -85,14 +85,14 @@ def test_dataset_plans_parse_and_the_joiner_prompt_keeps_the_format_and_drops_th
     ],
 )
 def test_skeleton_of_thought_prompt_files_equal_their_constants(filename: str, constant: str) -> None:
-    from llmcompiler_graph import sot_prompts
+    from llmcompiler_graph.sot import prompts as sot_prompts
 
     assert (PROMPTS_DIR / filename).read_text() == getattr(sot_prompts, constant)
 
 
 def test_skeleton_prompt_examples_parse_into_their_points() -> None:
-    from llmcompiler_graph.sot_parser import parse_skeleton
-    from llmcompiler_graph.sot_prompts import SKELETON_PROMPT
+    from llmcompiler_graph.sot.parser import parse_skeleton
+    from llmcompiler_graph.sot.prompts import SKELETON_PROMPT
 
     examples = SKELETON_PROMPT.split("Example:\n")[1:]
     assert [len(parse_skeleton(e.split("Skeleton:\n")[1])) for e in examples] == [4, 4]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcompiler_graph.prompts import JOINER_FINISH_ONLY_PROMPT, JOINER_SYSTEM_PROMPT
+from llmcompiler_graph.plan.prompts import JOINER_FINISH_ONLY_PROMPT, JOINER_SYSTEM_PROMPT
 from tests.conftest import FINISH, ToolLog, build, last_text, question, scripted
 
 REPLAN = "Thought: K2 is missing.\nAction: Replan(also look up K2 (the mountain))"

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
-from llmcompiler_graph.auto import MODE_NODES, create_auto_agent
 from llmcompiler_graph.bench.router_training import (
     choose_thresholds,
     cross_validate,
@@ -22,7 +21,8 @@ from llmcompiler_graph.bench.router_training import (
     train_classifier,
     training_data,
 )
-from llmcompiler_graph.router import (
+from llmcompiler_graph.sot.auto import MODE_NODES, create_auto_agent
+from llmcompiler_graph.sot.router import (
     needs_tools,
     parse_route,
     prompted_route,
@@ -273,7 +273,7 @@ def test_the_trained_router_runs_without_llama_cpp_numpy_or_the_benchmarks() -> 
         "import sys\n"
         "sys.modules['llama_cpp'] = None\n"  # importing a None entry raises ImportError
         "sys.modules['numpy'] = None\n"
-        "from llmcompiler_graph.router import skeleton_verdict\n"
+        "from llmcompiler_graph.sot.router import skeleton_verdict\n"
         "print(skeleton_verdict('What are the pros and cons of electric cars?'))\n"
         "print(any(name.startswith('llmcompiler_graph.bench') for name in sys.modules))\n"
     )

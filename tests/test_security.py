@@ -7,7 +7,7 @@ from pathlib import Path
 
 from langchain_core.tools import tool
 
-from llmcompiler_graph.parser import ParsedCall, PlanSyntaxError, parse_call_arguments, parse_plan
+from llmcompiler_graph.plan.parser import ParsedCall, PlanSyntaxError, parse_call_arguments, parse_plan
 from tests.conftest import FINISH, ToolLog, build, question, scripted
 
 PACKAGE = Path(__file__).resolve().parent.parent / "llmcompiler_graph"

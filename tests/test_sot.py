@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
-from llmcompiler_graph.sot import (
+from llmcompiler_graph.sot.graph import (
     ASSEMBLE_NODE,
     DIRECT_NODE,
     EXPAND_NODE,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from llmcompiler_graph import ANSWER_TAG, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE, studio
-from llmcompiler_graph.local_model import INSTALL_HINT, local_model_available
+from llmcompiler_graph.local.model import INSTALL_HINT, local_model_available
 from llmcompiler_graph.testing import ScriptedChatModel
 from tests.processes import free_port, stop_process_group
 

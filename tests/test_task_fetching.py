@@ -14,8 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmcompiler_graph.state import Task
-from llmcompiler_graph.task_fetching import (
+from llmcompiler_graph.execution.fetching_unit import (
     Dispatches,
     Gate,
     TaskFetchingUnit,
@@ -23,9 +22,10 @@ from llmcompiler_graph.task_fetching import (
     readiness,
     verdicts,
 )
-from llmcompiler_graph.task_records import finished
-from llmcompiler_graph.task_runner import PreparedCall, TaskRunner
-from llmcompiler_graph.toolset import normalize_tools
+from llmcompiler_graph.execution.records import finished
+from llmcompiler_graph.execution.runner import PreparedCall, TaskRunner
+from llmcompiler_graph.plan.tool_schemas import normalize_tools
+from llmcompiler_graph.state import Task
 
 
 def task(

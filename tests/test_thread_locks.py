@@ -29,7 +29,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
 from llmcompiler_graph import ThreadBusyError, create_llmcompiler
-from llmcompiler_graph.thread_locks import (
+from llmcompiler_graph.durability.thread_locks import (
     LOCK_DIRECTORY_SUFFIX,
     FileThreadLock,
     PostgresThreadLock,
@@ -205,7 +205,7 @@ def test_a_file_lock_of_a_killed_process_is_free_at_once(tmp_path: Path) -> None
             sys.executable,
             "-c",
             "import sys, time\n"
-            "from llmcompiler_graph.thread_locks import FileThreadLock\n"
+            "from llmcompiler_graph.durability.thread_locks import FileThreadLock\n"
             "with FileThreadLock(sys.argv[1]).hold('t1'):\n"
             "    print('held', flush=True)\n"
             "    time.sleep(60)\n",

@@ -133,7 +133,7 @@ def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageMode
     else 0.
     """
     from llmcompiler_graph.bench.runner import MissingBenchExtraError, check_bench_dependencies
-    from llmcompiler_graph.models import NoModelError
+    from llmcompiler_graph.chat_models import NoModelError
 
     try:
         check_bench_dependencies()
@@ -172,7 +172,7 @@ def _bench_setup(
         make_system,
         replay_questions,
     )
-    from llmcompiler_graph.models import describe_model, resolve_model
+    from llmcompiler_graph.chat_models import describe_model, resolve_model
 
     offline = args.model in ("replay", "local") or (args.model is None and model is None)
     settings = BenchSettings(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmcompiler_graph.prompts import JOINER_SYSTEM_PROMPT
+from llmcompiler_graph.plan.prompts import JOINER_SYSTEM_PROMPT
 
 __all__ = ["DATASET_EXAMPLES", "REACT_ANSWER_STYLE", "dataset_prompt_kwargs"]
 

@@ -19,7 +19,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.tools import StructuredTool
 
-from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.testing import ScriptedChatModel
 
 __all__ = ["run_load"]

@@ -19,7 +19,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 from typing_extensions import TypedDict
 
-from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.testing import ScriptedChatModel
 
 __all__ = ["bare_fan_out_seconds", "llmcompiler_seconds", "run_overhead_benchmark"]

@@ -1,4 +1,4 @@
-"""Training and validating the trained router (`llmcompiler_graph.router`).
+"""Training and validating the trained router (`llmcompiler_graph.sot.router`).
 
 `python -m llmcompiler_graph.bench.router_training` retrains both classifiers and prints
 held-out figures; `--write` ships the weights, thresholds and figures in
@@ -28,7 +28,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from llmcompiler_graph.router import TextClassifier, features
+from llmcompiler_graph.sot.router import TextClassifier, features
 
 __all__ = [
     "LabelledQuestion",
@@ -429,7 +429,7 @@ def _embedding_trainer(
     import numpy as np
     from llama_cpp import Llama
 
-    from llmcompiler_graph.local_model import default_model_path
+    from llmcompiler_graph.local.model import default_model_path
 
     model = Llama(
         model_path=str(default_model_path()),
@@ -463,8 +463,8 @@ def _embedding_trainer(
 
 def measure_prompted_router(*, threads: int = 1) -> dict[str, Any]:
     """The prompted router on the embedded local model: its verdicts on every labelled question."""
-    from llmcompiler_graph.local_model import load_local_model
-    from llmcompiler_graph.router import prompted_route
+    from llmcompiler_graph.local.model import load_local_model
+    from llmcompiler_graph.sot.router import prompted_route
 
     model = load_local_model(max_tokens=4, n_threads=threads)
     questions = labelled_questions()

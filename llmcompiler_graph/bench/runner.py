@@ -29,7 +29,7 @@ from llmcompiler_graph.bench.prices import DEFAULT_PRICES, cost_usd
 from llmcompiler_graph.bench.scoring import is_correct
 from llmcompiler_graph.bench.text_react import run_text_react
 from llmcompiler_graph.bench.usage import UsageTracker
-from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.graph.factory import create_llmcompiler
 
 __all__ = [
     "REPLAY_WORKLOADS",

@@ -8,7 +8,7 @@ independently, as the SoT paper assumes for API models):
 - **plain**: one direct answer, streamed;
 - **SoT**: `create_skeleton_of_thought`, expansions after the skeleton;
 - **SoT eager**: the same with `eager_expansion=True`;
-- **router**: the trained router (:func:`~llmcompiler_graph.router.suitable_for_skeleton`)
+- **router**: the trained router (:func:`~llmcompiler_graph.sot.router.suitable_for_skeleton`)
   sends suitable questions through SoT and answers the rest plainly.
 
 The data holds questions and labels, not answers, so the answers' *shapes* are
@@ -34,9 +34,9 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 
 from llmcompiler_graph.bench.replay_model import GPT35_CLASS, LatencyProfile, ReplayChatModel, count_tokens
-from llmcompiler_graph.router import suitable_for_skeleton
-from llmcompiler_graph.sot import create_skeleton_of_thought
-from llmcompiler_graph.sot_prompts import DIRECT_ANSWER_PROMPT
+from llmcompiler_graph.sot.graph import create_skeleton_of_thought
+from llmcompiler_graph.sot.prompts import DIRECT_ANSWER_PROMPT
+from llmcompiler_graph.sot.router import suitable_for_skeleton
 
 __all__ = ["SotQuestion", "format_sot_table", "load_sot_workload", "run_sot_benchmark"]
 

@@ -29,8 +29,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from llmcompiler_graph.bench.replay_model import LatencyProfile, ReplayChatModel, count_tokens
 from llmcompiler_graph.bench.workloads import Question, Step
-from llmcompiler_graph.graph import create_llmcompiler
-from llmcompiler_graph.parser import substitute_references
+from llmcompiler_graph.graph.factory import create_llmcompiler
+from llmcompiler_graph.plan.parser import substitute_references
 
 __all__ = [
     "PFC_SYSTEM_PROMPT",

@@ -17,13 +17,13 @@ from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool
 
-from llmcompiler_graph.parser import (
+from llmcompiler_graph.plan.parser import (
     ParsedCall,
     parse_joiner_output,
     parse_plan_line,
     to_text,
 )
-from llmcompiler_graph.toolset import bind_arguments, describe_tool
+from llmcompiler_graph.plan.tool_schemas import bind_arguments, describe_tool
 
 __all__ = ["TEXT_REACT_PROMPT", "TextReactResult", "run_text_react"]
 

@@ -10,7 +10,7 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
 
-from llmcompiler_graph.answer_stream import ANSWER_TAG
+from llmcompiler_graph.graph.answer_stream import ANSWER_TAG
 
 __all__ = ["UsageTracker"]
 

@@ -8,7 +8,7 @@ from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool, StructuredTool
 
-from llmcompiler_graph.parser import to_text
+from llmcompiler_graph.plan.parser import to_text
 from llmcompiler_graph.tools.safe_math import MathError, evaluate, extract_expression
 
 __all__ = ["MATH_DESCRIPTION", "MATH_SYSTEM_PROMPT", "format_number", "make_math_tool"]

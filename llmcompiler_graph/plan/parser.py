@@ -3,8 +3,8 @@
 Nothing here performs I/O or keeps state between calls except the explicit
 :class:`StreamingPlanParser` object a caller owns. Every function either returns a
 value or raises :class:`PlanSyntaxError`; no other exception escapes for any input text.
-References between tasks live in :mod:`llmcompiler_graph.references` and the joiner's
-reply in :mod:`llmcompiler_graph.joiner_output`; both are re-exported here.
+References between tasks live in :mod:`llmcompiler_graph.plan.references` and the joiner's
+reply in :mod:`llmcompiler_graph.plan.joiner_output`; both are re-exported here.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmcompiler_graph.joiner_output import JoinerDecision, parse_joiner_output
-from llmcompiler_graph.references import find_references, substitute_references, to_text
+from llmcompiler_graph.plan.joiner_output import JoinerDecision, parse_joiner_output
+from llmcompiler_graph.plan.references import find_references, substitute_references, to_text
 
 __all__ = [
     "END_OF_PLAN",

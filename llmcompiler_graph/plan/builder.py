@@ -9,11 +9,11 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from llmcompiler_graph.parser import ParsedCall, PlanEnd, PlanItem, PlanLineError, PlanStrayCall
-from llmcompiler_graph.references import find_references, renumber_references
+from llmcompiler_graph.execution.tool_call import tool_call_id
+from llmcompiler_graph.plan.parser import ParsedCall, PlanEnd, PlanItem, PlanLineError, PlanStrayCall
+from llmcompiler_graph.plan.references import find_references, renumber_references
+from llmcompiler_graph.plan.tool_schemas import bind_arguments, tool_parameters
 from llmcompiler_graph.state import Task
-from llmcompiler_graph.tool_calls import tool_call_id
-from llmcompiler_graph.toolset import bind_arguments, tool_parameters
 
 __all__ = ["PlanBuilder"]
 

@@ -11,22 +11,26 @@ from langchain_core.tools import BaseTool
 from langgraph.graph import END, START
 from typing_extensions import Unpack
 
-from llmcompiler_graph.approval import SIDE_EFFECTS_METADATA_KEY, ApprovalRequest, make_approval_node
-from llmcompiler_graph.joiner import JoinerNode, make_joiner
+from llmcompiler_graph.durability.thread_runs import LLMCompilerGraph
+from llmcompiler_graph.execution.approval import (
+    SIDE_EFFECTS_METADATA_KEY,
+    ApprovalRequest,
+    make_approval_node,
+)
+from llmcompiler_graph.execution.fetching_unit import Dispatches, Gate
+from llmcompiler_graph.execution.runner import TaskRunner
+from llmcompiler_graph.execution.tool_call import make_tool_node
+from llmcompiler_graph.graph.joiner import JoinerNode, make_joiner
+from llmcompiler_graph.graph.planner import PlannerNode, PlannerSettings, make_planner
+from llmcompiler_graph.graph.scheduler import make_scheduler
+from llmcompiler_graph.graph.structured import make_structured_answer, with_instructions
+from llmcompiler_graph.graph.sync_bridge import AsyncNode, sync_node
+from llmcompiler_graph.graph.task_node import make_task_node
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.options import LLMCompilerOptions, Options, resolve_options
-from llmcompiler_graph.planner import PlannerNode, PlannerSettings, make_planner
-from llmcompiler_graph.prompts import build_planner_prompt
-from llmcompiler_graph.scheduler import make_scheduler
+from llmcompiler_graph.plan.prompts import build_planner_prompt
+from llmcompiler_graph.plan.tool_schemas import ToolLike, normalize_tools, tool_parameters
 from llmcompiler_graph.state import TaskDispatch, with_llmcompiler_keys
-from llmcompiler_graph.structured import make_structured_answer, with_instructions
-from llmcompiler_graph.sync_bridge import AsyncNode, sync_node
-from llmcompiler_graph.task_fetching import Dispatches, Gate
-from llmcompiler_graph.task_node import make_task_node
-from llmcompiler_graph.task_runner import TaskRunner
-from llmcompiler_graph.thread_runs import LLMCompilerGraph
-from llmcompiler_graph.tool_calls import make_tool_node
-from llmcompiler_graph.toolset import ToolLike, normalize_tools, tool_parameters
 
 __all__ = [
     "APPROVE_NODE",
@@ -152,7 +156,7 @@ def create_llmcompiler(
     Returns:
         The uncompiled graph (a `StateGraph`); call `.compile()` with the checkpointer,
         store and interrupts you want. Compiled, it refuses a second run on a thread
-        that already has one in progress (:class:`~llmcompiler_graph.thread_runs.ThreadBusyError`).
+        that already has one in progress (:class:`~llmcompiler_graph.durability.thread_runs.ThreadBusyError`).
 
     Raises:
         ValueError: Invalid or duplicate tool names, no tools, or out-of-range limits.

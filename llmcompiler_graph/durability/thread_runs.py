@@ -2,7 +2,7 @@
 
 A graph built by :func:`~llmcompiler_graph.create_llmcompiler` (or `create_agent`)
 compiles to :class:`CompiledLLMCompiler`, which holds a run's thread for as long as the
-run lasts (see :mod:`llmcompiler_graph.thread_locks`): a run (also a resume) on a thread
+run lasts (see :mod:`llmcompiler_graph.durability.thread_locks`): a run (also a resume) on a thread
 that another run holds, in this process or in another process on the same SQLite file or
 PostgreSQL database, raises :class:`ThreadBusyError` before anything runs. Nested calls
 (the graph as a subgraph, or called from inside another graph's node) are not checked:
@@ -20,7 +20,13 @@ from langchain_core.runnables.config import merge_configs
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
-from llmcompiler_graph.thread_locks import ThreadBusyError, ThreadRuns, astore_lock, root_thread, store_lock
+from llmcompiler_graph.durability.thread_locks import (
+    ThreadBusyError,
+    ThreadRuns,
+    astore_lock,
+    root_thread,
+    store_lock,
+)
 
 __all__ = ["STEP_THREADS", "CompiledLLMCompiler", "LLMCompilerGraph", "ThreadBusyError", "ThreadRuns"]
 

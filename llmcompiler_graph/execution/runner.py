@@ -4,7 +4,7 @@ It holds the graph's configuration (tools, `ToolNode`, timeouts, size limits) an
 must outlive a round: calls given up at their timeout that may still be running (an
 identical call joins them instead of starting the side effect again) and the side-effect
 calls already made (each runs at most once, even if two resumes of one approval race).
-Which task runs when is decided by the :class:`~llmcompiler_graph.task_fetching.TaskFetchingUnit`.
+Which task runs when is decided by the :class:`~llmcompiler_graph.execution.fetching_unit.TaskFetchingUnit`.
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt import ToolNode
 
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.references import substitute_references, to_text
-from llmcompiler_graph.state import Task
-from llmcompiler_graph.task_records import finished, outcome_fields, reused, unfinished
-from llmcompiler_graph.tool_calls import (
+from llmcompiler_graph.execution.records import finished, outcome_fields, reused, unfinished
+from llmcompiler_graph.execution.threads import abandon_call, tool_call_scope, use_tool_threads
+from llmcompiler_graph.execution.tool_call import (
     call_tool,
     describe_failure,
     injected_parameters,
     make_tool_node,
     tool_call_id,
 )
-from llmcompiler_graph.tool_threads import abandon_call, tool_call_scope, use_tool_threads
-from llmcompiler_graph.toolset import coerce_arguments
+from llmcompiler_graph.plan.references import substitute_references, to_text
+from llmcompiler_graph.plan.tool_schemas import coerce_arguments
+from llmcompiler_graph.state import Task
 
 __all__ = [
     "DEDUPLICATE_METADATA_KEY",

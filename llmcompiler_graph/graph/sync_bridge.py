@@ -2,7 +2,7 @@
 
 All synchronous runs share one background event loop thread, so the task nodes of one
 scheduler step, each called from its own worker thread by LangGraph, still share one
-:class:`~llmcompiler_graph.task_fetching.TaskFetchingUnit` on one loop. The loop survives a
+:class:`~llmcompiler_graph.execution.fetching_unit.TaskFetchingUnit` on one loop. The loop survives a
 tool that raises `SystemExit` or `KeyboardInterrupt` (the run that caused it gets the
 exception) and is recreated if it ever stops.
 """

@@ -32,7 +32,7 @@ from typing import Any, Literal
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import HumanMessage
 
-from llmcompiler_graph.sot_prompts import ROUTER_PROMPT
+from llmcompiler_graph.sot.prompts import ROUTER_PROMPT
 
 __all__ = [
     "Mode",

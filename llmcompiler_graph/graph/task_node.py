@@ -1,6 +1,6 @@
 """The task node (`execute_task`): runs the tasks one `Send` of the scheduler carries.
 
-Each node finds the :class:`~llmcompiler_graph.task_fetching.TaskFetchingUnit` of the
+Each node finds the :class:`~llmcompiler_graph.execution.fetching_unit.TaskFetchingUnit` of the
 scheduler step that sent it, so tasks sent together hand each other their results, and
 reports when it is done so the unit is dropped after the last of them.
 """
@@ -13,9 +13,9 @@ from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
+from llmcompiler_graph.execution.fetching_unit import Dispatches
+from llmcompiler_graph.execution.records import task_updates
 from llmcompiler_graph.state import TaskDispatch
-from llmcompiler_graph.task_fetching import Dispatches
-from llmcompiler_graph.task_records import task_updates
 
 __all__ = ["TaskNode", "make_task_node"]
 

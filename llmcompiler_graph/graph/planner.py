@@ -1,11 +1,11 @@
 """The planner node: streams the model's plan and turns each completed line into a task.
 
 With eager dispatch the planner also starts each task the moment its line is parsed, in
-a :class:`~llmcompiler_graph.task_fetching.TaskFetchingUnit` of its own step, and owns
+a :class:`~llmcompiler_graph.execution.fetching_unit.TaskFetchingUnit` of its own step, and owns
 it until its record is in the planner's update: tool calls overlap with the rest of the
 plan streaming, and nothing is handed from one step to another. With a checkpointer (in
 an async run) the plan stream and each started call are saved tasks of the step
-(:mod:`llmcompiler_graph.saved_tasks`), so a resumed run repeats neither. Tasks the
+(:mod:`llmcompiler_graph.durability.saved_tasks`), so a resumed run repeats neither. Tasks the
 planner does not start (held for approval, not eager) are left pending for the scheduler.
 """
 
@@ -28,13 +28,25 @@ from langchain_core.tools import BaseTool
 from langgraph.constants import TAG_NOSTREAM
 from langgraph.types import Overwrite
 
-from llmcompiler_graph.answer_stream import PLAN_TAG
-from llmcompiler_graph.conversation import current_question, prompt_history, total_usage
+from llmcompiler_graph.durability.saved_tasks import (
+    PlanStreamRecord,
+    has_checkpointer,
+    run_plan_stream,
+    run_tool,
+    same_call,
+)
 from llmcompiler_graph.events import emit
+from llmcompiler_graph.execution.fetching_unit import Gate, TaskFetchingUnit, readiness
+from llmcompiler_graph.execution.records import skipped, task_updates, unfinished
+from llmcompiler_graph.execution.runner import TaskRunner
+from llmcompiler_graph.graph.answer_stream import PLAN_TAG
+from llmcompiler_graph.graph.conversation import current_question, prompt_history, total_usage
+from llmcompiler_graph.graph.sync_bridge import in_sync_run
 from llmcompiler_graph.nodes import EXECUTE_TASK_NODE
-from llmcompiler_graph.parser import END_OF_PLAN, PlanItem, StreamingPlanParser
-from llmcompiler_graph.plan_builder import PlanBuilder
-from llmcompiler_graph.plan_stream import (
+from llmcompiler_graph.plan.builder import PlanBuilder
+from llmcompiler_graph.plan.parser import END_OF_PLAN, PlanItem, StreamingPlanParser
+from llmcompiler_graph.plan.prompts import build_replan_prompt
+from llmcompiler_graph.plan.stream import (
     ReadOutcome,
     accepts_stop,
     chunk_usage,
@@ -42,19 +54,7 @@ from llmcompiler_graph.plan_stream import (
     returned_nothing,
     stop_kwargs,
 )
-from llmcompiler_graph.prompts import build_replan_prompt
-from llmcompiler_graph.saved_tasks import (
-    PlanStreamRecord,
-    has_checkpointer,
-    run_plan_stream,
-    run_tool,
-    same_call,
-)
 from llmcompiler_graph.state import LLMCompilerState, Task
-from llmcompiler_graph.sync_bridge import in_sync_run
-from llmcompiler_graph.task_fetching import Gate, TaskFetchingUnit, readiness
-from llmcompiler_graph.task_records import skipped, task_updates, unfinished
-from llmcompiler_graph.task_runner import TaskRunner
 
 __all__ = ["PlannerSettings", "make_planner"]
 

@@ -21,12 +21,12 @@ from langgraph.store.base import BaseStore
 from langgraph.types import Checkpointer, Command
 from typing_extensions import Unpack
 
-from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.execution.tool_call import ToolExecute, ToolWrapper
+from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.options import AgentOptions
+from llmcompiler_graph.plan.tool_schemas import ToolLike
 from llmcompiler_graph.state import with_llmcompiler_keys
-from llmcompiler_graph.tool_calls import ToolExecute, ToolWrapper
-from llmcompiler_graph.toolset import ToolLike
 
 __all__ = ["UNSUPPORTED_MIDDLEWARE_HOOKS", "create_agent", "create_llmcompiler_agent", "tool_wrappers"]
 

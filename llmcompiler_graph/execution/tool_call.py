@@ -27,7 +27,7 @@ from langgraph.prebuilt import ToolNode
 from langgraph.prebuilt.tool_node import ToolCallRequest, ToolInvocationError
 from langgraph.types import Command
 
-from llmcompiler_graph.toolset import visible_parameters
+from llmcompiler_graph.plan.tool_schemas import visible_parameters
 
 __all__ = [
     "ToolOutcome",

@@ -5,7 +5,7 @@ moment its inputs are ready. Here one :class:`TaskFetchingUnit` does that for on
 the tasks the planner starts while its plan streams (eager dispatch), or the tasks one
 scheduler step sends out together. Whatever the unit starts, it owns until the task's
 record is published: it waits for the task's inputs, skips the task if one failed, asks
-the :class:`~llmcompiler_graph.task_runner.TaskRunner` to call the tool (at most
+the :class:`~llmcompiler_graph.execution.runner.TaskRunner` to call the tool (at most
 `max_concurrency` calls at once, identical calls once), and publishes the record to the
 tasks waiting on it, also when the run is cancelled.
 
@@ -34,9 +34,9 @@ from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 
+from llmcompiler_graph.execution.records import finished, reused, skip_reason, skipped, unfinished
+from llmcompiler_graph.execution.runner import TaskRunner
 from llmcompiler_graph.state import Task
-from llmcompiler_graph.task_records import finished, reused, skip_reason, skipped, unfinished
-from llmcompiler_graph.task_runner import TaskRunner
 
 __all__ = [
     "Dispatches",
@@ -177,7 +177,7 @@ class TaskFetchingUnit:
 
     Example:
         >>> import asyncio
-        >>> from llmcompiler_graph.toolset import normalize_tools
+        >>> from llmcompiler_graph.plan.tool_schemas import normalize_tools
         >>> def search(query: str) -> str:
         ...     '''Look it up.'''
         ...     return f"found {query}"

@@ -16,21 +16,21 @@ from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END
 from langgraph.types import Command
 
-from llmcompiler_graph.answer_stream import JOINER_TAG, AnswerStream
-from llmcompiler_graph.conversation import (
+from llmcompiler_graph.events import emit
+from llmcompiler_graph.graph.answer_stream import JOINER_TAG, AnswerStream
+from llmcompiler_graph.graph.conversation import (
     answer_message,
     current_question,
     prompt_history,
     round_tasks,
     total_usage,
 )
-from llmcompiler_graph.events import emit
-from llmcompiler_graph.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
+from llmcompiler_graph.graph.structured import StructuredAnswer
 from llmcompiler_graph.nodes import PLANNER_NODE
-from llmcompiler_graph.plan_stream import chunk_text, chunk_usage, returned_nothing
-from llmcompiler_graph.prompts import build_joiner_prompt
+from llmcompiler_graph.plan.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
+from llmcompiler_graph.plan.prompts import build_joiner_prompt
+from llmcompiler_graph.plan.stream import chunk_text, chunk_usage, returned_nothing
 from llmcompiler_graph.state import LLMCompilerState, Task
-from llmcompiler_graph.structured import StructuredAnswer
 
 __all__ = ["make_joiner"]
 

@@ -6,7 +6,7 @@ import os
 
 from langchain_core.language_models import LanguageModelLike
 
-from llmcompiler_graph import local_model
+from llmcompiler_graph.local import model as local_model
 
 __all__ = [
     "API_KEY_VARIABLES",

@@ -14,9 +14,9 @@ from typing import Any
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.references import to_text
+from llmcompiler_graph.execution.tool_call import ToolOutcome
+from llmcompiler_graph.plan.references import to_text
 from llmcompiler_graph.state import Task
-from llmcompiler_graph.tool_calls import ToolOutcome
 
 __all__ = [
     "NOT_FINISHED",

@@ -12,9 +12,9 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from llmcompiler_graph.parser import render_call, to_text
+from llmcompiler_graph.plan.parser import render_call, to_text
+from llmcompiler_graph.plan.tool_schemas import describe_tool
 from llmcompiler_graph.state import Task
-from llmcompiler_graph.toolset import describe_tool
 
 __all__ = [
     "JOINER_FINISH_ONLY_PROMPT",

@@ -33,7 +33,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field, PrivateAttr
 
-from llmcompiler_graph.local_protocol import LocalCall, prepare_call
+from llmcompiler_graph.local.protocol import LocalCall, prepare_call
 
 __all__ = [
     "CallRecord",
@@ -204,7 +204,7 @@ class LocalCompletionChatModel(BaseChatModel):
         use_grammars: For calls the protocol does not handle: constrain joiner and math
             replies to their formats with llama.cpp grammars.
         protocol: Run the planner, joiner, math and text-ReAct calls through
-            :mod:`llmcompiler_graph.local_protocol` (compact prompts, choices built from
+            :mod:`llmcompiler_graph.local.protocol` (compact prompts, choices built from
             each call, cached prompt prefixes).
         prefix_cache_size: How many fixed prompt prefixes keep a saved KV state in memory.
         prefix_cache_dir: Where those states are also kept between processes (a few MB
@@ -598,7 +598,7 @@ def load_local_model(**settings: Any) -> LocalCompletionChatModel:
 
     Example:
         >>> from llmcompiler_graph import create_llmcompiler
-        >>> from llmcompiler_graph.local_model import load_local_model
+        >>> from llmcompiler_graph.local.model import load_local_model
         >>> from llmcompiler_graph.tools import LocalSearchIndex
         >>> model = load_local_model(max_tokens=200)  # doctest: +SKIP
         >>> agent = create_llmcompiler(model, [LocalSearchIndex.demo().as_tool()])  # doctest: +SKIP
@@ -641,12 +641,12 @@ def summarize_call_log(paths: Sequence[str | Path]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m llmcompiler_graph.local_model --check` or `--summarize FILE...`.
+    """`python -m llmcompiler_graph.local.model --check` or `--summarize FILE...`.
 
     `--check` loads the model and decodes a few tokens; `--summarize` tells where the
     calls logged in `LLMCOMPILER_LOCAL_CALL_LOG` files spent their time.
     """
-    parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.local_model")
+    parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.local.model")
     parser.add_argument("--check", action="store_true", help="load the model and generate 16 tokens")
     parser.add_argument("--summarize", nargs="+", metavar="FILE", help="call logs to summarise per call kind")
     arguments = parser.parse_args(argv)

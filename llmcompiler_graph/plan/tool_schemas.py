@@ -10,8 +10,8 @@ from typing import Any
 from langchain_core.tools import BaseTool
 from langchain_core.tools import tool as as_tool
 
-from llmcompiler_graph.parser import JOIN_TOOL_NAME
-from llmcompiler_graph.references import to_text
+from llmcompiler_graph.plan.parser import JOIN_TOOL_NAME
+from llmcompiler_graph.plan.references import to_text
 
 __all__ = [
     "ToolLike",

@@ -21,11 +21,11 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
+from llmcompiler_graph.durability.saved_tasks import has_checkpointer
+from llmcompiler_graph.execution.records import finished
 from llmcompiler_graph.nodes import APPROVE_NODE
-from llmcompiler_graph.parser import find_references
-from llmcompiler_graph.saved_tasks import has_checkpointer
+from llmcompiler_graph.plan.parser import find_references
 from llmcompiler_graph.state import Task
-from llmcompiler_graph.task_records import finished
 
 __all__ = [
     "APPROVE_NODE",

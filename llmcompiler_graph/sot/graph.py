@@ -31,18 +31,18 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Command, Overwrite, Send
 from typing_extensions import TypedDict
 
-from llmcompiler_graph.conversation import current_question
 from llmcompiler_graph.events import emit
+from llmcompiler_graph.graph.conversation import current_question
+from llmcompiler_graph.graph.sync_bridge import AsyncNode
 from llmcompiler_graph.nodes import ASSEMBLE_NODE, DIRECT_NODE, EXPAND_NODE, SKELETON_NODE
-from llmcompiler_graph.sot_parser import SkeletonParser
-from llmcompiler_graph.sot_prompts import (
+from llmcompiler_graph.sot.parser import SkeletonParser
+from llmcompiler_graph.sot.prompts import (
     DIRECT_ANSWER_PROMPT,
     EXPAND_PROMPT,
     SKELETON_PROMPT,
     build_expand_prompt,
     build_skeleton_prompt,
 )
-from llmcompiler_graph.sync_bridge import AsyncNode
 
 __all__ = [
     "ASSEMBLE_NODE",

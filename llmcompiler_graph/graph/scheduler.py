@@ -16,13 +16,13 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Send
 
-from llmcompiler_graph.approval import ApprovalRequest
-from llmcompiler_graph.conversation import round_messages, round_tasks
+from llmcompiler_graph.durability.saved_tasks import has_checkpointer
+from llmcompiler_graph.execution.approval import ApprovalRequest
+from llmcompiler_graph.execution.fetching_unit import Dispatches, Gate, Readiness, dispatch_key, verdicts
+from llmcompiler_graph.execution.records import finished, skipped
+from llmcompiler_graph.graph.conversation import round_messages, round_tasks
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE
-from llmcompiler_graph.saved_tasks import has_checkpointer
 from llmcompiler_graph.state import LLMCompilerState, Task, TaskDispatch
-from llmcompiler_graph.task_fetching import Dispatches, Gate, Readiness, dispatch_key, verdicts
-from llmcompiler_graph.task_records import finished, skipped
 
 __all__ = ["DEADLINE_ERROR", "MAX_SENDS_PER_BATCH", "make_scheduler", "split"]
 

@@ -14,15 +14,15 @@ from langgraph.graph.message import add_messages
 from langgraph.types import Command
 from typing_extensions import TypedDict
 
-from llmcompiler_graph.conversation import current_question
 from llmcompiler_graph.events import emit
-from llmcompiler_graph.graph import create_llmcompiler
+from llmcompiler_graph.graph.conversation import current_question
+from llmcompiler_graph.graph.factory import create_llmcompiler
+from llmcompiler_graph.graph.sync_bridge import AsyncNode
 from llmcompiler_graph.nodes import DIRECT_ANSWER_NODE, LLMCOMPILER_NODE, ROUTE_NODE, SKELETON_OF_THOUGHT_NODE
-from llmcompiler_graph.router import Mode, prompted_route, trained_route
-from llmcompiler_graph.sot import create_skeleton_of_thought
-from llmcompiler_graph.sot_prompts import DIRECT_ANSWER_PROMPT
-from llmcompiler_graph.sync_bridge import AsyncNode
-from llmcompiler_graph.toolset import ToolLike
+from llmcompiler_graph.plan.tool_schemas import ToolLike
+from llmcompiler_graph.sot.graph import create_skeleton_of_thought
+from llmcompiler_graph.sot.prompts import DIRECT_ANSWER_PROMPT
+from llmcompiler_graph.sot.router import Mode, prompted_route, trained_route
 
 __all__ = ["AutoAgentState", "ROUTE_NODE", "create_auto_agent"]
 
@@ -63,8 +63,8 @@ def create_auto_agent(
         model: Chat model for every mode (and the prompted router).
         tools: Tools for the LLMCompiler agent; with none, `tools` is never chosen.
         router: `"trained"` (offline classifiers, no model call:
-            :func:`~llmcompiler_graph.router.suitable_for_skeleton` and
-            :func:`~llmcompiler_graph.router.needs_tools`) or `"prompted"` (the model picks).
+            :func:`~llmcompiler_graph.sot.router.suitable_for_skeleton` and
+            :func:`~llmcompiler_graph.sot.router.needs_tools`) or `"prompted"` (the model picks).
         llmcompiler_options: Keyword arguments for :func:`create_llmcompiler`.
         skeleton_options: Keyword arguments for :func:`create_skeleton_of_thought`.
 

@@ -1,0 +1,1 @@
+"""Runs that survive their process: saved tasks, and one run per thread."""

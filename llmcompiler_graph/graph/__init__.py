@@ -1,0 +1,1 @@
+"""The factories (`create_llmcompiler`, `create_agent`) and the nodes they wire."""
