@@ -23,6 +23,7 @@ from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import SystemMessage
 from typing_extensions import TypedDict
 
+from llmcompiler_graph.durability.thread_locks import StoreLock
 from llmcompiler_graph.execution.tool_call import ToolWrapper
 from llmcompiler_graph.plan.prompts import (
     JOINER_FINISH_ONLY_PROMPT,
@@ -98,6 +99,13 @@ class AgentOptions(TypedDict, total=False):
     """Largest a call's arguments may be after substituting references, in characters of
     text (default 100,000); a larger call is not made and its task fails, saying why.
     `None`: no limit."""
+    thread_lock: StoreLock | Literal[False] | None
+    """How a run holds its thread against runs in other processes. `None` (default): in the
+    checkpoint store, for the saver types registered in
+    :data:`~llmcompiler_graph.durability.thread_locks.SAVER_KINDS` (SQLite files,
+    PostgreSQL); in this process only for others. A
+    :class:`~llmcompiler_graph.durability.thread_locks.StoreLock` (`hold(thread)` /
+    `ahold(thread)`): that lock, for any checkpointer. `False`: in this process only."""
 
 
 class LLMCompilerOptions(AgentOptions, total=False):
@@ -151,6 +159,7 @@ class Options:
     stream_protocol: bool = False
     max_result_chars: int | None = 100_000
     max_argument_chars: int | None = 100_000
+    thread_lock: StoreLock | Literal[False] | None = None
 
 
 _NAMES = tuple(f.name for f in fields(Options))
@@ -200,13 +209,24 @@ def _choices(options: Options) -> None:
     if options.message_history not in ("full", "answer"):
         msg = f"message_history must be 'full' or 'answer', got {options.message_history!r}"
         raise ValueError(msg)
+    lock = options.thread_lock
+    if (
+        lock is not None
+        and lock is not False
+        and not (callable(getattr(lock, "hold", None)) and callable(getattr(lock, "ahold", None)))
+    ):
+        msg = (
+            f"thread_lock must be None (chosen from the checkpointer), False (this process only) or a "
+            f"StoreLock with hold(thread) and ahold(thread) methods, got {lock!r}"
+        )
+        raise TypeError(msg)
 
 
 def resolve_options(options: Mapping[str, Any]) -> Options:
     """Check `options` and fill in defaults.
 
     Raises:
-        TypeError: An option that does not exist (with the closest name).
+        TypeError: An option that does not exist (with the closest name), or a `thread_lock` that is no lock.
         ValueError: A value out of range or not among the choices.
     """
     _unknown(options)

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from llmcompiler_graph.durability.run_context import RunContext
 from llmcompiler_graph.execution.fetching_unit import (
     Dispatches,
     Gate,
     TaskFetchingUnit,
-    dispatch_key,
     readiness,
     verdicts,
 )
@@ -248,5 +248,5 @@ async def test_dispatches_share_one_unit_per_step_and_drop_it_after_the_last_rep
         ({"configurable": {"checkpoint_ns": "scheduler:abc"}}, "|scheduler:abc"),
     ],
 )
-def test_dispatch_key_is_langgraphs_own_id_of_the_step(config: Any, key: str) -> None:
-    assert dispatch_key(config) == key
+def test_step_key_is_langgraphs_own_id_of_the_step(config: Any, key: str) -> None:
+    assert RunContext.of(config).step_key == key

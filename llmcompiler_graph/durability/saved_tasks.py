@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, TypedDict
 
-from langchain_core.runnables import RunnableConfig
 from langgraph.func import task
 
 from llmcompiler_graph.nodes import PLAN_STREAM_TASK
@@ -27,19 +26,10 @@ from llmcompiler_graph.state import Task
 __all__ = [
     "PLAN_STREAM_TASK",
     "PlanStreamRecord",
-    "has_checkpointer",
     "run_plan_stream",
     "run_tool",
     "same_call",
 ]
-
-# LangGraph puts the run's checkpointer in the config under this key (read-only use here).
-_CHECKPOINTER_KEY = "__pregel_checkpointer"
-
-
-def has_checkpointer(config: RunnableConfig) -> bool:
-    """Whether the current run saves checkpoints (so finished tool calls can be made durable)."""
-    return config.get("configurable", {}).get(_CHECKPOINTER_KEY) is not None
 
 
 class PlanStreamRecord(TypedDict):

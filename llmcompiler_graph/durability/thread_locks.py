@@ -22,12 +22,15 @@ in-process check only. The LangGraph server serialises runs per thread itself
 lock is taken there too, and agrees with the server (it interrupts, rolls back or queues
 the running run before it starts the next).
 
+Which stores can hold a lock is an explicit registry of saver types (:data:`SAVER_KINDS`);
+a graph built with `thread_lock=` uses the lock given instead (for a store of your own),
+or none (`thread_lock=False`).
+
 Example:
     >>> runs = ThreadRuns()
-    >>> thread = root_thread({"configurable": {"thread_id": "t1"}})
-    >>> with runs.claim(thread):
+    >>> with runs.claim("t1"):
     ...     try:
-    ...         with runs.claim(thread):
+    ...         with runs.claim("t1"):
     ...             pass
     ...     except ThreadBusyError as error:
     ...         print(str(error).split(":")[0])
@@ -41,13 +44,12 @@ import contextlib
 import hashlib
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, Protocol
-
-from langchain_core.runnables import RunnableConfig
+from typing import Any, Literal, Protocol
 
 try:  # POSIX only; elsewhere SQLite files get the in-process check only
     import fcntl
@@ -56,6 +58,7 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = [
     "LOCK_DIRECTORY_SUFFIX",
+    "SAVER_KINDS",
     "FileThreadLock",
     "PostgresThreadLock",
     "StoreLock",
@@ -63,7 +66,6 @@ __all__ = [
     "ThreadRuns",
     "advisory_key",
     "astore_lock",
-    "root_thread",
     "store_lock",
 ]
 
@@ -97,15 +99,6 @@ def _busy(thread: str, holder: str) -> ThreadBusyError:
     )
 
 
-def root_thread(config: RunnableConfig | None) -> str | None:
-    """The thread of a top-level run with a thread id; `None` for nested calls and thread-less runs."""
-    configurable = (config or {}).get("configurable") or {}
-    if configurable.get("checkpoint_ns") or configurable.get("__pregel_task_id"):
-        return None  # a subgraph, or a graph called from a node: the parent run owns the thread
-    thread = configurable.get("thread_id")
-    return None if thread is None else str(thread)
-
-
 class ThreadRuns:
     """The threads with a top-level run in progress in this process, for every copy of one graph."""
 
@@ -115,7 +108,7 @@ class ThreadRuns:
 
     @contextlib.contextmanager
     def claim(self, thread: str) -> Iterator[None]:
-        """Hold `thread` (see :func:`root_thread`) for the duration of the block.
+        """Hold `thread` (a top-level run's thread) for the duration of the block.
 
         Raises:
             ThreadBusyError: Another run in this process holds the thread.
@@ -311,7 +304,12 @@ def _sqlite_file(names: Any) -> str | None:
     return None
 
 
-_SQLITE = "langgraph.checkpoint.sqlite.SqliteSaver"
+SAVER_KINDS: tuple[tuple[str, str, Literal["sqlite", "postgres"]], ...] = (
+    ("langgraph.checkpoint.sqlite", "SqliteSaver", "sqlite"),
+    ("langgraph.checkpoint.sqlite.aio", "AsyncSqliteSaver", "sqlite"),
+    ("langgraph.checkpoint.postgres.base", "BasePostgresSaver", "postgres"),
+)
+"""The checkpoint savers (module, class, store) whose store holds a thread lock, subclasses included."""
 
 
 def _is_async(checkpointer: Any) -> bool:
@@ -319,12 +317,16 @@ def _is_async(checkpointer: Any) -> bool:
     return isinstance(getattr(checkpointer, "lock", None), asyncio.Lock)
 
 
-def _kind(checkpointer: Any) -> str | None:
-    names = {f"{cls.__module__}.{cls.__qualname__}" for cls in type(checkpointer).__mro__}
-    if "langgraph.checkpoint.postgres.base.BasePostgresSaver" in names:
-        return "postgres"
-    if names & {_SQLITE, "langgraph.checkpoint.sqlite.aio.AsyncSqliteSaver"}:
-        return "sqlite"
+def _kind(checkpointer: Any) -> Literal["sqlite", "postgres"] | None:
+    """The store of a registered saver type; `None` for others.
+
+    Only modules already imported are looked in: a saver's own module is imported once an
+    instance of it exists, so no optional package is loaded here.
+    """
+    for module, name, kind in SAVER_KINDS:
+        saver = getattr(sys.modules.get(module), name, None)
+        if isinstance(saver, type) and isinstance(checkpointer, saver):
+            return kind
     return None
 
 

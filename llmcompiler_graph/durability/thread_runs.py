@@ -4,27 +4,28 @@ A graph built by :func:`~llmcompiler_graph.create_llmcompiler` (or `create_agent
 compiles to :class:`CompiledLLMCompiler`, which holds a run's thread for as long as the
 run lasts (see :mod:`llmcompiler_graph.durability.thread_locks`): a run (also a resume) on a thread
 that another run holds, in this process or in another process on the same SQLite file or
-PostgreSQL database, raises :class:`ThreadBusyError` before anything runs. Nested calls
-(the graph as a subgraph, or called from inside another graph's node) are not checked:
-their parent run owns the thread.
+PostgreSQL database (or the store of the `thread_lock=` given), raises
+:class:`ThreadBusyError` before anything runs. Nested calls (the graph as a subgraph, or
+called from inside another graph's node) are not checked: their parent run owns the thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langgraph.graph import StateGraph
 from langgraph.graph.state import CompiledStateGraph
 
+from llmcompiler_graph.durability.run_context import RunContext
 from llmcompiler_graph.durability.thread_locks import (
+    StoreLock,
     ThreadBusyError,
     ThreadRuns,
     astore_lock,
-    root_thread,
     store_lock,
 )
 
@@ -38,30 +39,39 @@ STEP_THREADS = 1024
 class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
     """A compiled LLMCompiler graph: a `CompiledStateGraph` that runs one run per thread at a time."""
 
-    def _thread_runs(self) -> ThreadRuns | None:
-        runs = getattr(self.builder, "thread_runs", None)
-        return runs if isinstance(runs, ThreadRuns) and self.checkpointer not in (None, False) else None
+    def _holder(self, config: RunnableConfig | None) -> tuple[LLMCompilerGraph, str] | None:
+        """The builder that keeps this graph's runs, and the thread a run with `config` holds."""
+        builder, thread = self.builder, RunContext.of(config).root_thread
+        if not isinstance(builder, LLMCompilerGraph) or self.checkpointer in (None, False) or thread is None:
+            return None
+        return builder, thread
 
     @contextlib.contextmanager
     def _hold_thread(self, config: RunnableConfig | None) -> Iterator[None]:
-        runs, thread = self._thread_runs(), root_thread(config)
-        if runs is None or thread is None:
+        holder = self._holder(config)
+        if holder is None:
             yield
             return
-        with runs.claim(thread):
-            lock = store_lock(self.checkpointer)
-            with lock.hold(thread) if lock is not None else contextlib.nullcontext():
+        builder, thread = holder
+        with builder.thread_runs.claim(thread):
+            lock = builder.thread_lock if builder.thread_lock is not None else store_lock(self.checkpointer)
+            with lock.hold(thread) if lock else contextlib.nullcontext():
                 yield
 
     @contextlib.asynccontextmanager
     async def _ahold_thread(self, config: RunnableConfig | None) -> AsyncIterator[None]:
-        runs, thread = self._thread_runs(), root_thread(config)
-        if runs is None or thread is None:
+        holder = self._holder(config)
+        if holder is None:
             yield
             return
-        with runs.claim(thread):
-            lock = await astore_lock(self.checkpointer)
-            async with lock.ahold(thread) if lock is not None else contextlib.nullcontext():
+        builder, thread = holder
+        with builder.thread_runs.claim(thread):
+            lock = (
+                builder.thread_lock
+                if builder.thread_lock is not None
+                else await astore_lock(self.checkpointer)
+            )
+            async with lock.ahold(thread) if lock else contextlib.nullcontext():
                 yield
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
@@ -88,14 +98,24 @@ class CompiledLLMCompiler(CompiledStateGraph[Any, Any, Any, Any]):
 
 
 class LLMCompilerGraph(StateGraph[Any, Any, Any, Any]):
-    """The uncompiled LLMCompiler graph: a `StateGraph` compiling to :class:`CompiledLLMCompiler`."""
+    """The uncompiled LLMCompiler graph: a `StateGraph` compiling to :class:`CompiledLLMCompiler`.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    Attributes:
+        thread_runs: The threads its compiled graphs' runs hold in this process.
+        thread_lock: The lock every process sees: `None` chooses it from the checkpointer
+            (a registered saver type, see :data:`~llmcompiler_graph.durability.thread_locks.SAVER_KINDS`),
+            `False` takes none (the in-process check only), a :class:`StoreLock` is used as given.
+    """
+
+    def __init__(
+        self, *args: Any, thread_lock: StoreLock | Literal[False] | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.thread_runs = ThreadRuns()
+        self.thread_lock = thread_lock
 
     def compile(self, *args: Any, **kwargs: Any) -> CompiledLLMCompiler:
         """`StateGraph.compile`, returning :class:`CompiledLLMCompiler`."""
         compiled = super().compile(*args, **kwargs)
-        compiled.__class__ = CompiledLLMCompiler  # adds methods only, no state of its own
-        return compiled  # type: ignore[return-value]
+        # Built from the compiled graph's own fields, as `Pregel.copy` builds its copies.
+        return CompiledLLMCompiler(**{k: v for k, v in vars(compiled).items() if k != "__orig_class__"})

@@ -21,7 +21,7 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import interrupt
 from typing_extensions import TypedDict
 
-from llmcompiler_graph.durability.saved_tasks import has_checkpointer
+from llmcompiler_graph.durability.run_context import RunContext
 from llmcompiler_graph.execution.records import finished
 from llmcompiler_graph.nodes import APPROVE_NODE
 from llmcompiler_graph.plan.parser import find_references
@@ -126,7 +126,7 @@ def make_approval_node(parameters: Mapping[str, Collection[str]] | None = None) 
     """
 
     async def approve(request: ApprovalRequest, config: RunnableConfig) -> dict[str, Any]:
-        if not has_checkpointer(config):
+        if not RunContext.of(config).checkpointed:
             msg = (
                 "tools with side effects need approval, which pauses the graph: compile it with a "
                 "checkpointer (for example InMemorySaver or SqliteSaver) and run it with a thread_id"

@@ -14,13 +14,13 @@ the scheduler and the unit alike.
 
 LangGraph runs every `Send` of a superstep concurrently but lets the graph move on only
 once all of them are done (NOTES.md), so the task nodes of one scheduler step share one
-unit, found in :class:`Dispatches` by :func:`dispatch_key`: LangGraph's own id of the
-scheduler step that sent them, the same in every process. A unit is *authoritative* when
-the scheduler step that sent the tasks ran in this process: every sibling will run here,
-so waiting on one always ends. A task node that finds no unit (a run resumed in a new
-process, where some siblings finished before the crash and will not run again) makes a
-non-authoritative one and defers tasks that need a sibling's result; the scheduler sends
-them again in its next step, with the results in hand.
+unit, found in :class:`Dispatches` by the step's key (`RunContext.step_key`): LangGraph's
+own id of the scheduler step that sent them, the same in every process. A unit is
+*authoritative* when the scheduler step that sent the tasks ran in this process: every
+sibling will run here, so waiting on one always ends. A task node that finds no unit (a
+run resumed in a new process, where some siblings finished before the crash and will not
+run again) makes a non-authoritative one and defers tasks that need a sibling's result;
+the scheduler sends them again in its next step, with the results in hand.
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ __all__ = [
     "Readiness",
     "TaskFetchingUnit",
     "Verdict",
-    "dispatch_key",
     "readiness",
     "verdicts",
 ]
@@ -329,16 +328,6 @@ class TaskFetchingUnit:
         return self._semaphore
 
 
-def dispatch_key(config: RunnableConfig) -> str:
-    """The id of the scheduler step running with `config`: LangGraph's own, the same after a resume.
-
-    It names the round its `Send`s belong to, so the task nodes find their shared unit.
-    """
-    configurable = config.get("configurable", {})
-    namespace = configurable.get("checkpoint_ns") or (config.get("metadata") or {}).get("checkpoint_ns", "")
-    return f"{configurable.get('thread_id', '')}|{namespace}"
-
-
 _MOST_OPEN = 10_000
 """Most scheduler steps remembered at once; the oldest is forgotten first."""
 
@@ -351,7 +340,7 @@ class _Dispatch:
 
 
 class Dispatches:
-    """The units of the scheduler steps whose task nodes are running, by :func:`dispatch_key`.
+    """The units of the scheduler steps whose task nodes are running, by the step's key.
 
     Owned by one graph builder (never module-level) and safe to share between runs; a
     unit is dropped once every task node of its step has reported.

@@ -187,7 +187,9 @@ def create_llmcompiler(
     approve = make_approval_node({name: tool_parameters(tool) for name, tool in tool_map.items()})
 
     state = with_llmcompiler_keys(settings.state_schema)
-    builder = LLMCompilerGraph(state, context_schema=settings.context_schema)
+    builder = LLMCompilerGraph(
+        state, context_schema=settings.context_schema, thread_lock=settings.thread_lock
+    )
     builder.add_node(
         PLANNER_NODE, AsyncNode(PLANNER_NODE, _build_planner(planner_model, tool_map, runner, settings))
     )

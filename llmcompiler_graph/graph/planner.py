@@ -28,9 +28,9 @@ from langchain_core.tools import BaseTool
 from langgraph.constants import TAG_NOSTREAM
 from langgraph.types import Overwrite
 
+from llmcompiler_graph.durability.run_context import RunContext
 from llmcompiler_graph.durability.saved_tasks import (
     PlanStreamRecord,
-    has_checkpointer,
     run_plan_stream,
     run_tool,
     same_call,
@@ -42,7 +42,7 @@ from llmcompiler_graph.execution.runner import TaskRunner
 from llmcompiler_graph.graph.answer_stream import PLAN_TAG
 from llmcompiler_graph.graph.conversation import current_question, prompt_history, total_usage
 from llmcompiler_graph.graph.sync_bridge import in_sync_run
-from llmcompiler_graph.nodes import EXECUTE_TASK_NODE
+from llmcompiler_graph.nodes import EXECUTE_TASK_NODE, ModelCall, model_call_metadata
 from llmcompiler_graph.plan.builder import PlanBuilder
 from llmcompiler_graph.plan.parser import END_OF_PLAN, PlanItem, StreamingPlanParser
 from llmcompiler_graph.plan.prompts import build_replan_prompt
@@ -94,7 +94,7 @@ class PlannerSettings:
         in an async run; a sync run starts tasks once the plan is complete instead, so the
         scheduler's task nodes save each as it finishes.
         """
-        checkpointed = has_checkpointer(config)
+        checkpointed = RunContext.of(config).checkpointed
         if self.eager is False or (self.eager == "auto" and checkpointed):
             return None
         if not checkpointed:
@@ -111,6 +111,11 @@ class _Question:
     earlier: Mapping[int, Task]
     plan_round: int
     deadline: float | None
+
+    @property
+    def next_idx(self) -> int:
+        """The first id a replan's actions take (after every earlier task's)."""
+        return 1 + max(self.earlier, default=0)
 
 
 def _question(state: LLMCompilerState, run_timeout: float | None) -> _Question:
@@ -137,9 +142,8 @@ def _prompt(state: LLMCompilerState, question: _Question, settings: PlannerSetti
     if not question.new:
         issues = state.get("plan_issues", [])
         feedback = state.get("replan_feedback") or ""
-        next_idx = 1 + max(question.earlier, default=0)
         replan = build_replan_prompt(
-            question.earlier, issues, feedback, next_idx, template=settings.replan_template
+            question.earlier, issues, feedback, question.next_idx, template=settings.replan_template
         )
         prompt.append(HumanMessage(replan))
     return prompt
@@ -378,13 +382,17 @@ def make_planner(settings: PlannerSettings) -> PlannerNode:
     `stream_protocol=True`.
     """
     tags = [PLAN_TAG] if settings.stream_protocol else [PLAN_TAG, TAG_NOSTREAM]
-    model_config: RunnableConfig = {"tags": tags, "metadata": {"llmcompiler_part": "plan"}}
+    model_config: RunnableConfig = {"tags": tags, "metadata": model_call_metadata(ModelCall.PLAN)}
 
     async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:
         question = _question(state, settings.run_timeout)
         plan = _PlanRound(settings, question, state, config)
+        call_config = model_config
+        if not question.new:  # a replan: its prompt ends with what ran so far
+            replan = model_call_metadata(ModelCall.PLAN, replan_from=question.next_idx)
+            call_config = merge_configs(model_config, {"metadata": replan})
         try:
-            await _read_plan(plan, _prompt(state, question, settings), config, model_config)
+            await _read_plan(plan, _prompt(state, question, settings), config, call_config)
         except BaseException:
             plan.cancel()
             raise

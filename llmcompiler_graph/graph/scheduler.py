@@ -16,9 +16,9 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Send
 
-from llmcompiler_graph.durability.saved_tasks import has_checkpointer
+from llmcompiler_graph.durability.run_context import RunContext
 from llmcompiler_graph.execution.approval import ApprovalRequest
-from llmcompiler_graph.execution.fetching_unit import Dispatches, Gate, Readiness, dispatch_key, verdicts
+from llmcompiler_graph.execution.fetching_unit import Dispatches, Gate, Readiness, verdicts
 from llmcompiler_graph.execution.records import finished, skipped
 from llmcompiler_graph.graph.conversation import round_messages, round_tasks
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE
@@ -131,8 +131,9 @@ def make_scheduler(
         ]
         sends: list[Send] = []
         if runnable:
-            key = dispatch_key(config)
-            parts = len(runnable) if has_checkpointer(config) else MAX_SENDS_PER_BATCH
+            run = RunContext.of(config)
+            key = run.step_key
+            parts = len(runnable) if run.checkpointed else MAX_SENDS_PER_BATCH
             sends = _sends(runnable, tasks, key, parts, state, with_state)
             dispatches.open(key, len(sends), tasks)
         to_approve = [
