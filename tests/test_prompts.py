@@ -23,8 +23,9 @@ PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
         ("joiner_user.txt", "JOINER_USER_PROMPT"),
     ],
 )
-def test_readable_prompt_file_equals_its_constant(filename: str, constant: str) -> None:
+def test_each_default_prompt_is_its_file_in_prompts(filename: str, constant: str) -> None:
     assert (PROMPTS_DIR / filename).read_text() == getattr(prompts, constant)
+    assert f'load_prompt("{filename}")' in Path(prompts.__file__).read_text()  # loaded, not a copy
 
 
 def test_planner_prompt_renders_each_tool_signature_description_and_join_number() -> None:
@@ -52,7 +53,7 @@ def test_planner_prompt_renders_each_tool_signature_description_and_join_number(
 
 @pytest.mark.parametrize("dataset", ["hotpotqa", "movie", "parallelqa"])
 def test_dataset_example_files_equal_their_constants(dataset: str) -> None:
-    from llmcompiler_graph.bench.dataset_prompts import DATASET_EXAMPLES
+    from llmcompiler_bench.dataset_prompts import DATASET_EXAMPLES
 
     planner, joiner = DATASET_EXAMPLES[dataset]
     assert (PROMPTS_DIR / "datasets" / f"{dataset}_planner_examples.txt").read_text() == planner
@@ -63,7 +64,7 @@ def test_dataset_example_files_equal_their_constants(dataset: str) -> None:
 def test_dataset_plans_parse_and_the_joiner_prompt_keeps_the_format_and_drops_the_generic_examples(
     dataset: str,
 ) -> None:
-    from llmcompiler_graph.bench.dataset_prompts import dataset_prompt_kwargs
+    from llmcompiler_bench.dataset_prompts import dataset_prompt_kwargs
     from llmcompiler_graph.plan.parser import ParsedCall, parse_plan
 
     kwargs = dataset_prompt_kwargs(dataset)
@@ -84,10 +85,11 @@ def test_dataset_plans_parse_and_the_joiner_prompt_keeps_the_format_and_drops_th
         ("sot_router.txt", "ROUTER_PROMPT"),
     ],
 )
-def test_skeleton_of_thought_prompt_files_equal_their_constants(filename: str, constant: str) -> None:
+def test_each_skeleton_of_thought_prompt_is_its_file_in_prompts(filename: str, constant: str) -> None:
     from llmcompiler_graph.sot import prompts as sot_prompts
 
     assert (PROMPTS_DIR / filename).read_text() == getattr(sot_prompts, constant)
+    assert f'load_prompt("{filename}")' in Path(sot_prompts.__file__).read_text()
 
 
 def test_skeleton_prompt_examples_parse_into_their_points() -> None:
