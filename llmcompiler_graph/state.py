@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, NotRequired, get_origin, get_type_hints
 
@@ -18,6 +19,7 @@ __all__ = [
     "merge_approvals",
     "merge_tasks",
     "with_llmcompiler_keys",
+    "tool_call_id",
 ]
 
 TaskStatus = Literal["pending", "done", "error", "skipped"]
@@ -186,3 +188,14 @@ def with_llmcompiler_keys(*schemas: type[Any] | None) -> type[Any]:
     hints.update(ours)
     merged: type[Any] = TypedDict("LLMCompilerAgentState", hints)  # type: ignore[misc]
     return merged
+
+
+def tool_call_id(question_id: str | None, idx: int) -> str:
+    """A stable id for task `idx` of a question, the same after a resume.
+
+    Example:
+        >>> tool_call_id("q-1", 3) == tool_call_id("q-1", 3) != tool_call_id("q-2", 3)
+        True
+    """
+    digest = hashlib.sha1((question_id or "").encode()).hexdigest()[:12]
+    return f"call_{digest}_{idx}"

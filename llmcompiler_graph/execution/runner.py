@@ -32,11 +32,10 @@ from llmcompiler_graph.execution.tool_call import (
     describe_failure,
     injected_parameters,
     make_tool_node,
-    tool_call_id,
 )
 from llmcompiler_graph.plan.references import substitute_references, to_text
 from llmcompiler_graph.plan.tool_schemas import coerce_arguments
-from llmcompiler_graph.state import Task
+from llmcompiler_graph.state import Task, tool_call_id
 
 __all__ = [
     "DEDUPLICATE_METADATA_KEY",

@@ -10,7 +10,6 @@ observation: `<tool> raised <Type>: <message>`, or `invalid arguments for <tool>
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -35,7 +34,6 @@ __all__ = [
     "call_tool",
     "injected_parameters",
     "make_tool_node",
-    "tool_call_id",
 ]
 
 ToolExecute = Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]]
@@ -67,17 +65,6 @@ class ToolOutcome:
     update: dict[str, Any] = field(default_factory=dict)
     message: ToolMessage | None = None
     handoff: dict[str, Any] | None = None
-
-
-def tool_call_id(question_id: str | None, idx: int) -> str:
-    """A stable id for task `idx` of a question, the same after a resume.
-
-    Example:
-        >>> tool_call_id("q-1", 3) == tool_call_id("q-1", 3) != tool_call_id("q-2", 3)
-        True
-    """
-    digest = hashlib.sha1((question_id or "").encode()).hexdigest()[:12]
-    return f"call_{digest}_{idx}"
 
 
 def injected_parameters(tool: BaseTool) -> set[str]:

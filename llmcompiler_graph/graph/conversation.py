@@ -15,9 +15,8 @@ from typing import Any
 from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, ToolCall, ToolMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from llmcompiler_graph.execution.tool_call import tool_call_id
 from llmcompiler_graph.plan.references import to_text
-from llmcompiler_graph.state import Task
+from llmcompiler_graph.state import Task, tool_call_id
 
 __all__ = [
     "answer_message",

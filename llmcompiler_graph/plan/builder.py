@@ -9,11 +9,10 @@ from typing import Any
 
 from langchain_core.tools import BaseTool
 
-from llmcompiler_graph.execution.tool_call import tool_call_id
 from llmcompiler_graph.plan.parser import ParsedCall, PlanEnd, PlanItem, PlanLineError, PlanStrayCall
 from llmcompiler_graph.plan.references import find_references, renumber_references
 from llmcompiler_graph.plan.tool_schemas import bind_arguments, tool_parameters
-from llmcompiler_graph.state import Task
+from llmcompiler_graph.state import Task, tool_call_id
 
 __all__ = ["PlanBuilder"]
 
