@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 import subprocess
 import sys
 
@@ -88,3 +89,14 @@ def test_importing_the_package_loads_neither_the_local_model_nor_the_benchmark()
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_the_module_map_in_the_docs_is_the_import_graph() -> None:
+    edges = set()
+    for path in PACKAGE.rglob("*.py"):
+        part = _part(path)
+        edges.update((part, other) for other in _imported_parts(path) - VOCABULARY - {part})
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    drawn = set(re.findall(r"^    (\w+) --> (\w+);$", page, re.MULTILINE))
+    expected = "\n".join(f"    {a} --> {b};" for a, b in sorted(edges))
+    assert drawn == edges, f"redraw the map in docs/architecture.md:\n{expected}"
