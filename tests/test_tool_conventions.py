@@ -176,3 +176,24 @@ async def test_wrap_tool_call_hooks_see_and_can_change_each_call() -> None:
     state = await graph.ainvoke(question(), {"configurable": {"thread_id": "w"}})
     assert seen == ["search"]
     assert state["tasks"][1]["result"] == "result for LOUD"
+
+
+async def test_tool_middleware_sees_the_graph_state_though_no_tool_injects_it() -> None:
+    from langchain.agents.middleware import wrap_tool_call
+
+    from llmcompiler_graph import create_agent
+
+    seen: list[Any] = []
+
+    @wrap_tool_call  # type: ignore[arg-type]
+    async def look(request: Any, handler: Any) -> Any:
+        seen.append([m.type for m in request.state["messages"]])
+        return await handler(request)
+
+    def search(query: str) -> str:
+        """Look a query up."""
+        return query
+
+    model = scripted('1. search("a")\n2. join()<END_OF_PLAN>', FINISH.format(answer="a"))
+    await create_agent(model, [search], middleware=[look]).ainvoke(question("q"))
+    assert seen and "human" in seen[0]

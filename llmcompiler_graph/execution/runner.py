@@ -176,6 +176,7 @@ class TaskRunner:
         max_result_chars: int | None = None,
         max_argument_chars: int | None = None,
         side_effect_tools: Collection[str] = (),
+        wrapped: bool = False,
     ) -> None:
         self.tools = tools
         self.task_timeout = task_timeout
@@ -189,6 +190,9 @@ class TaskRunner:
         self.tool_node = tool_node if tool_node is not None else make_tool_node(list(tools.values()))
         #: Whether some tool injects graph state, so runs must hand it over.
         self.needs_state = any(injected_parameters(t) for t in tools.values())
+        #: Whether anything reads the state `ToolNode` gives a call (`wrapped`: tool middleware
+        #: does); when nothing does, it is not read for every call (a copy of the whole state).
+        self.reads_state = self.needs_state or wrapped
 
     def _shares(self, tool: str) -> bool:
         """Whether identical calls of `tool` in one question share one outcome.
@@ -252,7 +256,8 @@ class TaskRunner:
     def _start(self, call: PreparedCall, in_thread: bool) -> tuple[asyncio.Future[Any], str | None]:
         """Start the call; a sync tool's thread job is filed under a scope it can be abandoned by."""
         loop = asyncio.get_running_loop()
-        outcome = call_tool(self.tool_node, call.tool.name, call.args, call.call_id, call.config, call.state)
+        state = call.state if call.state is not None or self.reads_state else {}
+        outcome = call_tool(self.tool_node, call.tool.name, call.args, call.call_id, call.config, state)
         if not in_thread:
             return loop.create_task(outcome), None
         use_tool_threads(loop)

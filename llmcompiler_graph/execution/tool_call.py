@@ -212,6 +212,7 @@ async def call_tool(
     """Run one call through `node`; `state` is what `InjectedState` / `ToolRuntime.state` see.
 
     As under create_agent, the state's last message is the `AIMessage` that makes the call.
+    With `state=None`, `ToolNode` reads the graph's state itself.
     """
     call = ToolCall(name=tool_name, args=dict(args), id=call_id, type="tool_call")
     if state is not None and isinstance(state, Mapping):

@@ -120,6 +120,7 @@ def _build_runner(tools: dict[str, BaseTool], options: Options) -> TaskRunner:
         max_result_chars=options.max_result_chars,
         max_argument_chars=options.max_argument_chars,
         side_effect_tools=_needs_approval(tools, options.side_effect_tools),
+        wrapped=bool(options.tool_wrappers),
     )
 
 
