@@ -1,12 +1,15 @@
-"""Which chat model to use when the caller does not pass one."""
+"""Which chat model to use when the caller does not pass one.
+
+The embedded local model (:mod:`llmcompiler_graph.local`) is imported only when it is
+asked for: `import llmcompiler_graph` does not load it.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 
 from langchain_core.language_models import LanguageModelLike
-
-from llmcompiler_graph.local import model as local_model
 
 __all__ = [
     "API_KEY_VARIABLES",
@@ -117,6 +120,8 @@ def resolve_model(name: str | None = None) -> LanguageModelLike:
         >>> model = resolve_model()  # doctest: +SKIP
     """
     if name == LOCAL_MODEL or (not name and not os.environ.get("OPENAI_API_KEY")):
+        from llmcompiler_graph.local import model as local_model
+
         try:
             return local_model.load_local_model()
         except local_model.LocalModelUnavailableError as error:
@@ -130,7 +135,8 @@ def resolve_model(name: str | None = None) -> LanguageModelLike:
 
 def describe_model(model: LanguageModelLike) -> str:
     """A short human name for a chat model (for progress output)."""
-    if isinstance(model, local_model.LocalCompletionChatModel):
+    local_model = sys.modules.get("llmcompiler_graph.local.model")  # not loaded: not a local model
+    if local_model is not None and isinstance(model, local_model.LocalCompletionChatModel):
         return f"{local_model.LOCAL_MODEL_NAME}, local"
     for attribute in ("model_name", "model", "model_id"):
         value = getattr(model, attribute, None)

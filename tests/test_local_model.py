@@ -9,6 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
 from llmcompiler_graph.local.model import LocalCompletionChatModel, render_prompt
+from llmcompiler_graph.nodes import ModelCall, model_call_metadata
 from llmcompiler_graph.plan.prompts import JOINER_SYSTEM_PROMPT
 from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT
 
@@ -20,7 +21,8 @@ def test_chat_is_rendered_as_question_turns_and_the_joiner_is_primed_with_though
             HumanMessage("Hi"),
             AIMessage("Hello"),
             HumanMessage("Question: K2?"),
-        ]
+        ],
+        ModelCall.JOINER,
     )
     assert prefix == "Thought:"
     assert prompt.endswith("Question: Hi\nAnswer: Hello\nQuestion: K2?\nThought:")
@@ -31,9 +33,10 @@ def test_messages_made_of_content_blocks_are_rendered_as_their_text() -> None:
         return [{"type": "text", "text": text}]
 
     prompt, prefix = render_prompt(
-        [SystemMessage(blocks(JOINER_SYSTEM_PROMPT)), HumanMessage(blocks("Hi")), AIMessage(blocks("Hello"))]
+        [SystemMessage(blocks(JOINER_SYSTEM_PROMPT)), HumanMessage(blocks("Hi")), AIMessage(blocks("Hello"))],
+        ModelCall.JOINER,
     )
-    assert prefix == "Thought:"  # the joiner's system prompt was recognised
+    assert prefix == "Thought:"
     assert prompt.endswith("Question: Hi\nAnswer: Hello\nThought:")
 
 
@@ -46,8 +49,8 @@ requires_local_model = pytest.mark.skipif(
 @requires_local_model
 async def test_the_readme_example_answers_238_m_on_the_embedded_model() -> None:
     """The README's example, as `llmcompiler-graph ask` runs it: greedy, so every time."""
+    from llmcompiler_bench.scoring import is_correct
     from llmcompiler_graph import create_llmcompiler
-    from llmcompiler_graph.bench.scoring import is_correct
     from llmcompiler_graph.local.model import load_local_model
     from llmcompiler_graph.tools import build_tools
 
@@ -87,9 +90,10 @@ def test_the_fixed_prefix_is_evaluated_once_and_restored_afterwards() -> None:
     from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT as MATH
 
     model = load_local_model()
-    first = model.invoke([SystemMessage(MATH), HumanMessage("Problem: sum\nContext:\n- 3 m\n- 4 m")])
+    math = {"metadata": model_call_metadata(ModelCall.MATH)}
+    first = model.invoke([SystemMessage(MATH), HumanMessage("Problem: sum\nContext:\n- 3 m\n- 4 m")], math)
     model.invoke("What is the capital of France?")  # another prompt in between
-    second = model.invoke([SystemMessage(MATH), HumanMessage("Problem: sum\nContext:\n- 5 m\n- 6 m")])
+    second = model.invoke([SystemMessage(MATH), HumanMessage("Problem: sum\nContext:\n- 5 m\n- 6 m")], math)
     assert first.content == "Expression: 3 + 4" and second.content == "Expression: 5 + 6"
     meta = second.response_metadata["local"]
     assert meta["kind"] == "math" and meta["cached_tokens"] > 500
@@ -117,13 +121,19 @@ def scripted_local_model(pieces: list[str]) -> LocalCompletionChatModel:
 
 def test_the_joiners_reply_ends_with_its_action_line_even_when_the_model_rambles_on() -> None:
     model = scripted_local_model([" Both", " known.\nAc", "tion: Finish(Eve", "rest)\n4. math(", "...)"])
-    reply = model.invoke([SystemMessage(JOINER_SYSTEM_PROMPT), HumanMessage("Question: Which is higher?")])
+    reply = model.invoke(
+        [SystemMessage(JOINER_SYSTEM_PROMPT), HumanMessage("Question: Which is higher?")],
+        {"metadata": model_call_metadata(ModelCall.JOINER, can_replan=True)},
+    )
     assert reply.content == "Thought: Both known.\nAction: Finish(Everest)"
 
 
 def test_the_math_translation_is_primed_and_cut_after_its_expression_line() -> None:
     model = scripted_local_model([" 8849 - 8611", "\nExpression: 1"])
-    reply = model.invoke([SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage("Problem: difference")])
+    reply = model.invoke(
+        [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage("Problem: difference")],
+        {"metadata": model_call_metadata(ModelCall.MATH)},
+    )
     assert reply.content == "Expression: 8849 - 8611"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
-from llmcompiler_graph.bench.text_react import TEXT_REACT_PROMPT
+from llmcompiler_bench.text_react import TEXT_REACT_PROMPT
 from llmcompiler_graph.local.protocol import (
     LocalCall,
     finish_answers,
@@ -18,6 +18,7 @@ from llmcompiler_graph.local.protocol import (
     prepare_call,
     question_spans,
 )
+from llmcompiler_graph.nodes import ModelCall, model_call_metadata
 from llmcompiler_graph.plan.prompts import (
     JOINER_FINISH_ONLY_PROMPT,
     JOINER_SYSTEM_PROMPT,
@@ -30,6 +31,9 @@ from llmcompiler_graph.tools.math_tool import MATH_SYSTEM_PROMPT
 
 TOOLS = [LocalSearchIndex.demo().as_tool(), make_math_tool()]
 PLANNER = build_planner_prompt(TOOLS)
+PLAN, MATH, REACT = (model_call_metadata(part) for part in (ModelCall.PLAN, ModelCall.MATH, ModelCall.REACT))
+JOIN = model_call_metadata(ModelCall.JOINER, can_replan=True)
+JOIN_FINISH_ONLY = model_call_metadata(ModelCall.JOINER, can_replan=False)
 
 
 class ScriptedDecoder:
@@ -58,32 +62,38 @@ class ScriptedDecoder:
         return " thinking"
 
 
-def run(messages: list[BaseMessage], *preferences: str) -> tuple[str, ScriptedDecoder, LocalCall]:
-    call = prepare_call(messages)
+def run(
+    metadata: dict[str, Any], messages: list[BaseMessage], *preferences: str
+) -> tuple[str, ScriptedDecoder, LocalCall]:
+    call = prepare_call(messages, metadata)
     assert call is not None
     decoder = ScriptedDecoder(*preferences)
     return "".join(call.program(decoder)), decoder, call
 
 
-def test_the_graphs_prompts_are_recognised_and_the_fixed_part_comes_first() -> None:
+def test_the_graphs_calls_are_served_by_their_part_and_the_fixed_part_comes_first() -> None:
     kinds = {
-        "plan": [SystemMessage(PLANNER), HumanMessage("How tall is K2?")],
-        "join": [SystemMessage(JOINER_SYSTEM_PROMPT), HumanMessage("Question: How tall is K2?\n\n(none)")],
-        "math": [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage("Problem: sum\nContext:\n- 1\n- 2")],
+        "plan": (PLAN, [SystemMessage(PLANNER), HumanMessage("How tall is K2?")]),
+        "join": (
+            JOIN,
+            [SystemMessage(JOINER_SYSTEM_PROMPT), HumanMessage("Question: How tall is K2?\n\n(none)")],
+        ),
+        "math": (MATH, [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage("Problem: sum\nContext:\n- 1\n- 2")]),
     }
-    for kind, messages in kinds.items():
-        call = prepare_call(messages)
+    for kind, (metadata, messages) in kinds.items():
+        call = prepare_call(messages, metadata)
         assert call is not None and call.kind == kind
         assert "K2" not in call.prefix and "Problem: sum" not in call.prefix  # the variable part follows
     assert prepare_call([SystemMessage("Be brief."), HumanMessage("Hi")]) is None
+    assert prepare_call(kinds["plan"][1]) is None  # the planner's prompt, but no contract: not served
 
 
-def test_prompts_made_of_content_blocks_are_recognised_by_their_text() -> None:
+def test_prompts_made_of_content_blocks_are_read_as_their_text() -> None:
     def blocks(text: str) -> list[str | dict[str, Any]]:
         return [{"type": "text", "text": text}]
 
     human = HumanMessage(blocks("Problem: 2 + 2\nContext:\n(none)"))
-    call = prepare_call([SystemMessage(blocks(MATH_SYSTEM_PROMPT)), human])
+    call = prepare_call([SystemMessage(blocks(MATH_SYSTEM_PROMPT)), human], MATH)
     assert call is not None and call.kind == "math"
     assert call.suffix == "\nProblem: 2 + 2\n"
 
@@ -110,6 +120,7 @@ def test_lookups_are_spans_of_the_question_that_name_something() -> None:
 
 def test_a_plan_looks_every_name_up_before_math_gets_the_results_and_ends_with_join() -> None:
     reply, decoder, _ = run(
+        PLAN,
         [SystemMessage(PLANNER), HumanMessage("How much taller is Mount Everest than K2?")],
         "Mount Everest",
         '"K2"',
@@ -137,6 +148,7 @@ def test_a_replan_continues_the_ids_and_never_repeats_a_call_that_ran() -> None:
     )
     assert options[0].startswith("2. ")
     reply, decoder, call = run(
+        model_call_metadata(ModelCall.PLAN, replan_from=2),
         [SystemMessage(PLANNER), HumanMessage("How much taller is K2 than Lhotse?"), HumanMessage(replan)],
         "Lhotse",
     )
@@ -151,7 +163,7 @@ def test_math_takes_one_number_from_each_fact_in_the_problems_order() -> None:
         "- Christ the Redeemer: completed in 1931, it is 30 m (98 ft) tall.\n"
         "- Statue of Unity: At 182 m (597 ft) it is the tallest statue, inaugurated in 2018."
     )
-    reply, decoder, _ = run([SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(human)], "182 m", "30 m")
+    reply, decoder, _ = run(MATH, [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(human)], "182 m", "30 m")
     assert reply == "Expression: 182 / 30"
     # one phrase per number, decided by its words; 597 ft is a conversion of 182 m: left out
     assert decoder.offered[1] == [" At 182 m it\n", " inaugurated in 2018\n"]
@@ -170,7 +182,8 @@ def test_the_joiner_answers_from_the_observations_or_says_it_could_not_find() ->
     assert all(a.startswith("I could not find") for a in finish_answers(question, failed))
     scratchpad = "1. search(query='Mount Foo')\nObservation: Could not find [Mount Foo]. Similar: []"
     reply, _, _ = run(
-        [SystemMessage(JOINER_FINISH_ONLY_PROMPT), HumanMessage(f"Question: {question}\n\n{scratchpad}")]
+        JOIN_FINISH_ONLY,
+        [SystemMessage(JOINER_FINISH_ONLY_PROMPT), HumanMessage(f"Question: {question}\n\n{scratchpad}")],
     )
     assert reply.startswith("Action: Finish(I could not find ")
     worked = [
@@ -192,10 +205,11 @@ def test_a_comparison_is_answered_with_the_thing_whose_observation_holds_the_res
         "3. math(problem='Which is taller, K2 or Mount Everest', context=['$1', '$2'])\nObservation: 8849"
     )
     reply, decoder, _ = run(
+        JOIN,
         [
             SystemMessage(JOINER_SYSTEM_PROMPT),
             HumanMessage(f"Question: Which is taller, K2 or Mount Everest?\n\n{scratchpad}"),
-        ]
+        ],
     )
     assert reply.endswith("Action: Finish(Mount Everest)")
     assert decoder.offered[-1] == [" Mount Everest\n"]
@@ -210,7 +224,7 @@ def test_text_react_gets_the_same_rules_lookups_then_one_math_call_then_finish()
         'Observation: K2: K2 is 8,611 m high.\nThought: y\nAction: search("Mount Everest")\n'
         "Observation: Mount Everest: It is 8,849 m high."
     )
-    reply, decoder, _ = run([SystemMessage(system), HumanMessage(human)], "math(")
+    reply, decoder, _ = run(REACT, [SystemMessage(system), HumanMessage(human)], "math(")
     assert reply == (
         "Thought: thinking\nAction: "
         'math("How much taller is Mount Everest than K2", ["K2: K2 is 8,611 m high.", '
@@ -221,7 +235,7 @@ def test_text_react_gets_the_same_rules_lookups_then_one_math_call_then_finish()
         'Question: How much taller is Mount Everest than K2?\nThought: x\nAction: search("K2")\n'
         "Observation: K2: 8,611 m."
     )
-    _, decoder, _ = run([SystemMessage(system), HumanMessage(first)])
+    _, decoder, _ = run(REACT, [SystemMessage(system), HumanMessage(first)])
     assert decoder.offered[0] == [' search("Mount")\n', ' search("Mount Everest")\n', ' search("Everest")\n']
 
 

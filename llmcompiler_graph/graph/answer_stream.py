@@ -22,6 +22,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from pydantic import PrivateAttr
 
+from llmcompiler_graph.nodes import ModelCall, model_call_metadata
+
 __all__ = ["ANSWER_TAG", "PLAN_TAG", "JOINER_TAG", "AnswerRelay", "AnswerStream"]
 
 ANSWER_TAG = "llmcompiler:answer"
@@ -98,7 +100,8 @@ class AnswerStream:
 
     def __init__(self, config: RunnableConfig) -> None:
         self._config = merge_configs(
-            config, {"tags": [ANSWER_TAG], "metadata": {"llmcompiler_part": "answer"}, "run_name": "answer"}
+            config,
+            {"tags": [ANSWER_TAG], "metadata": model_call_metadata(ModelCall.ANSWER), "run_name": "answer"},
         )
         self._relay: AnswerRelay | None = None
         self._run: asyncio.Task[BaseMessage] | None = None

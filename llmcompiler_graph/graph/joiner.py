@@ -26,7 +26,7 @@ from llmcompiler_graph.graph.conversation import (
     total_usage,
 )
 from llmcompiler_graph.graph.structured import StructuredAnswer
-from llmcompiler_graph.nodes import PLANNER_NODE
+from llmcompiler_graph.nodes import PLANNER_NODE, ModelCall, model_call_metadata
 from llmcompiler_graph.plan.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
 from llmcompiler_graph.plan.prompts import build_joiner_prompt
 from llmcompiler_graph.plan.stream import chunk_text, chunk_usage, returned_nothing
@@ -152,7 +152,6 @@ def make_joiner(
     the run's deadline.
     """
     tags = [JOINER_TAG] if stream_protocol else [JOINER_TAG, TAG_NOSTREAM]
-    model_config: RunnableConfig = {"tags": tags, "metadata": {"llmcompiler_part": "joiner"}}
 
     async def joiner(state: LLMCompilerState, config: RunnableConfig) -> Command[Any]:
         replans = state.get("replans", 0)
@@ -169,8 +168,9 @@ def make_joiner(
         try:
             # The answer may take one more run_timeout after the deadline, never longer.
             give_up = deadline + run_timeout if deadline is not None and run_timeout is not None else None
+            part = model_call_metadata(ModelCall.JOINER, can_replan=can_replan)
             decision, usage = await _decide(
-                model, prompt, merge_configs(config, model_config), answer, give_up
+                model, prompt, merge_configs(config, {"tags": tags, "metadata": part}), answer, give_up
             )
         except BaseException:
             answer.cancel()

@@ -12,6 +12,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 from langgraph.constants import TAG_NOSTREAM
 
+from llmcompiler_graph.nodes import ModelCall, model_call_metadata
+
 __all__ = [
     "STRUCTURE_PROMPT",
     "StructuredAnswer",
@@ -83,7 +85,13 @@ def make_structured_answer(model: LanguageModelLike, response_format: Any) -> St
             SystemMessage(STRUCTURE_PROMPT),
             HumanMessage(f"Question: {question}\n\nFinal answer: {answer}"),
         ]
-        quiet = merge_configs(config, {"tags": ["llmcompiler:structured", TAG_NOSTREAM]})
+        quiet = merge_configs(
+            config,
+            {
+                "tags": ["llmcompiler:structured", TAG_NOSTREAM],
+                "metadata": model_call_metadata(ModelCall.STRUCTURED),
+            },
+        )
         for attempt in range(STRUCTURE_ATTEMPTS):
             try:
                 return await structured.ainvoke(prompt, quiet)

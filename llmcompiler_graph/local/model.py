@@ -2,8 +2,11 @@
 
 Base models do not follow chat templates; they continue text. This model renders the chat
 as one few-shot-friendly text (system text, then `Question: ...` turns) and lets the model
-continue it; when the system prompt asks for `Thought: ... Action: ...`, the reply is
-primed with `Thought:`. Needs `llama-cpp-python` (see docs/local-model.md).
+continue it. Which call of the package it serves comes from the call's run metadata
+(`llmcompiler_part`, see :mod:`llmcompiler_graph.nodes`), never from the prompt's words:
+the planner, joiner, math and text-ReAct calls run through
+:mod:`llmcompiler_graph.local.protocol`, and without it a joiner's or ReAct step's reply
+is primed with `Thought:`. Needs `llama-cpp-python` (see docs/local-model.md).
 """
 
 from __future__ import annotations
@@ -22,18 +25,20 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import RunnableConfig, ensure_config
 from pydantic import Field, PrivateAttr
 
 from llmcompiler_graph.local.protocol import LocalCall, prepare_call
+from llmcompiler_graph.nodes import ModelCall, model_call
 
 __all__ = [
     "CallRecord",
@@ -53,14 +58,13 @@ INSTALL_HINT = "run ./install.sh in the llmcompiler-graph checkout (builds llama
 
 @dataclass(frozen=True)
 class _ReplyFormat:
-    """A reply format that a system prompt asks for, recognised by a cue in its text.
+    """The reply format of one part of the package (the call's `llmcompiler_part`).
 
     The reply is primed with `label`, ends with the first line starting with `final_label`
     (small models ramble on), and with grammars on, llama.cpp may only sample text of the
     format (`grammar`, GBNF, continuing after the label).
     """
 
-    cue: str
     label: str
     final_label: str | None
     grammar: str
@@ -73,34 +77,41 @@ thought ::= "Thought: " [^\n]+
 action ::= [0-9]+ ". " [a-z_] [a-z0-9_]* "(" [^\n]* ")"
 """
 
-_REPLY_FORMATS = (
-    _ReplyFormat(
-        cue="Say '<END_OF_PLAN>' after you call join", label="", final_label=None, grammar=_PLAN_GRAMMAR
-    ),
-    _ReplyFormat(
-        cue="\nThought: <reason about the task results",
+_REPLY_FORMATS = {
+    ModelCall.PLAN: _ReplyFormat(label="", final_label=None, grammar=_PLAN_GRAMMAR),
+    ModelCall.JOINER: _ReplyFormat(
         label="Thought:",
         final_label="Action:",
         grammar=r'root ::= " " [^\n]+ "\nAction: " ("Finish(" | "Replan(") [^\n]* ")\n"',
     ),
-    _ReplyFormat(
-        cue="Repeat Thought, Action and Observation",
+    ModelCall.REACT: _ReplyFormat(
         label="Thought:",
         final_label="Action:",
         grammar=r'root ::= " " [^\n]+ "\nAction: " [A-Za-z_]+ "(" [^\n]* ")\n"',
     ),
-    _ReplyFormat(
-        cue="Expression: <expression>",
+    ModelCall.MATH: _ReplyFormat(
         label="Expression:",
         final_label="Expression:",
         grammar=r'root ::= " " [0-9a-z+*/%()., -]+ "\n"',
     ),
-)
+}
 
 
-def _reply_format(messages: Sequence[BaseMessage]) -> _ReplyFormat | None:
-    system = next((m.text for m in messages if m.type == "system"), "")
-    return next((reply_format for reply_format in _REPLY_FORMATS if reply_format.cue in system), None)
+_RUN_METADATA = "_llmcompiler_run_metadata"
+"""The keyword argument that hands `_stream` / `_astream` the run config's metadata."""
+
+
+def _run_metadata(
+    run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, kwargs: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """The call's run metadata (from its config), where the package says which call it is.
+
+    `invoke` hands the model methods a run manager that holds it; `stream` and `astream`
+    hand them none, so this model's `stream` and `astream` pass it as a keyword argument.
+    """
+    if isinstance(metadata := kwargs.get(_RUN_METADATA), Mapping):
+        return metadata
+    return run_manager.metadata if run_manager is not None else None
 
 
 @contextlib.contextmanager
@@ -127,16 +138,18 @@ def _native_stderr_captured() -> Iterator[Callable[[], str]]:
             os.close(saved)
 
 
-def render_prompt(messages: Sequence[BaseMessage]) -> tuple[str, str]:
-    r"""The text a base model continues, and the prefix its reply is primed with.
+def render_prompt(messages: Sequence[BaseMessage], part: ModelCall | None = None) -> tuple[str, str]:
+    r"""The text a base model continues, and the prefix its reply is primed with (by the call's `part`).
 
     Example:
         >>> from langchain_core.messages import HumanMessage, SystemMessage
         >>> render_prompt([SystemMessage("Plan."), HumanMessage("How tall is K2?")])
         ('Plan.\n\nQuestion: How tall is K2?\n', '')
+        >>> render_prompt([HumanMessage("How tall is K2?")], ModelCall.JOINER)
+        ('Question: How tall is K2?\nThought:', 'Thought:')
     """
     parts: list[str] = []
-    reply_format = _reply_format(messages)
+    reply_format = _REPLY_FORMATS.get(part) if part is not None else None
     prefix = reply_format.label if reply_format else ""
     for message in messages:
         text = message.text
@@ -201,11 +214,13 @@ class LocalCompletionChatModel(BaseChatModel):
         max_tokens: Most tokens per reply.
         temperature: Sampling temperature (0: greedy, reproducible).
         stop: Strings that end a reply (`<END_OF_PLAN>` ends plans).
-        use_grammars: For calls the protocol does not handle: constrain joiner and math
-            replies to their formats with llama.cpp grammars.
+        use_grammars: For calls the protocol does not handle: constrain plan, joiner, math
+            and text-ReAct replies to their formats with llama.cpp grammars.
         protocol: Run the planner, joiner, math and text-ReAct calls through
             :mod:`llmcompiler_graph.local.protocol` (compact prompts, choices built from
-            each call, cached prompt prefixes).
+            each call, cached prompt prefixes). Which call is which comes from the run
+            metadata's `llmcompiler_part` (:mod:`llmcompiler_graph.nodes`); a call without
+            it is a plain completion.
         prefix_cache_size: How many fixed prompt prefixes keep a saved KV state in memory.
         prefix_cache_dir: Where those states are also kept between processes (a few MB
             each), so a new process skips evaluating the fixed prompts; None: not kept.
@@ -234,11 +249,13 @@ class LocalCompletionChatModel(BaseChatModel):
         return "llama-cpp-completion-chat"
 
     def _grammar(self, reply_format: _ReplyFormat) -> Any:
-        if reply_format.cue not in self._grammars:
+        if reply_format.grammar not in self._grammars:
             from llama_cpp.llama_grammar import LlamaGrammar
 
-            self._grammars[reply_format.cue] = LlamaGrammar.from_string(reply_format.grammar, verbose=False)
-        return self._grammars[reply_format.cue]
+            self._grammars[reply_format.grammar] = LlamaGrammar.from_string(
+                reply_format.grammar, verbose=False
+            )
+        return self._grammars[reply_format.grammar]
 
     def _model(self) -> Any:
         if self._llm is None:
@@ -255,26 +272,35 @@ class LocalCompletionChatModel(BaseChatModel):
         return self._llm
 
     def _pieces(
-        self, messages: Sequence[BaseMessage], stop: list[str] | None, record: CallRecord | None = None
+        self,
+        messages: Sequence[BaseMessage],
+        stop: list[str] | None,
+        record: CallRecord | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> Iterator[str]:
+        """The reply's pieces; `metadata` (the run's) says which call of the package this is."""
         record = record if record is not None else CallRecord()
-        call = prepare_call(messages) if self.protocol else None
+        call = prepare_call(messages, metadata) if self.protocol else None
         if call is not None:
             yield from self._protocol_pieces(call, stop, record)
         else:
-            yield from self._plain_pieces(messages, stop, record)
+            yield from self._plain_pieces(messages, stop, record, model_call(metadata))
         if self.call_log:
             with open(self.call_log, "a", encoding="utf-8") as sink:
                 sink.write(json.dumps({**record.__dict__, "finished_at": time.time()}) + "\n")
 
     def _plain_pieces(
-        self, messages: Sequence[BaseMessage], stop: list[str] | None, record: CallRecord
+        self,
+        messages: Sequence[BaseMessage],
+        stop: list[str] | None,
+        record: CallRecord,
+        part: ModelCall | None,
     ) -> Iterator[str]:
-        """A call the protocol does not recognise (or with `protocol=False`): the chat as text."""
-        prompt, prefix = render_prompt(messages)
+        """A call the protocol does not serve (or with `protocol=False`): the chat as text."""
+        prompt, prefix = render_prompt(messages, part)
         if prefix:
             yield prefix
-        reply_format = _reply_format(messages)
+        reply_format = _REPLY_FORMATS.get(part) if part is not None else None
         final_line = (
             re.compile(rf"(?m)^{re.escape(reply_format.final_label)}[^\n]*\n")
             if reply_format and reply_format.final_label
@@ -284,7 +310,7 @@ class LocalCompletionChatModel(BaseChatModel):
         reply = prefix
         with self._lock:  # one llama.cpp context: one generation at a time
             started = time.perf_counter()
-            for part in self._model().create_completion(
+            for completion in self._model().create_completion(
                 prompt,
                 max_tokens=self.max_tokens,
                 temperature=self.temperature,
@@ -293,7 +319,7 @@ class LocalCompletionChatModel(BaseChatModel):
                 stream=True,
             ):
                 record.tick(started)
-                text = part["choices"][0]["text"]
+                text = completion["choices"][0]["text"]
                 if final_line is not None and (end := final_line.search(reply + text)):
                     if end.end() - 1 > len(reply):
                         yield (reply + text)[len(reply) : end.end() - 1]
@@ -375,7 +401,7 @@ class LocalCompletionChatModel(BaseChatModel):
         return Path(self.prefix_cache_dir).expanduser() / f"prefix-{digest}.state"
 
     def _protocol_pieces(self, call: LocalCall, stop: list[str] | None, record: CallRecord) -> Iterator[str]:
-        """A recognised call: its compact prompt, the fixed prefix from cache, its program's choices."""
+        """A call the protocol serves: its compact prompt, the cached fixed prefix, its program's choices."""
         record.kind = call.kind
         with self._lock:
             llm = self._model()
@@ -395,6 +421,30 @@ class LocalCompletionChatModel(BaseChatModel):
     def _message(self, text: str, record: CallRecord) -> AIMessage:
         return AIMessage(content=text, usage_metadata=record.usage(), response_metadata=record.metadata())
 
+    def stream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Iterator[AIMessageChunk]:
+        """`BaseChatModel.stream`, handing `_stream` the run config's metadata (see `_run_metadata`)."""
+        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        return super().stream(input, config, stop=stop, **kwargs)
+
+    def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        """`BaseChatModel.astream`, handing `_astream` the run config's metadata (see `_run_metadata`)."""
+        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        return super().astream(input, config, stop=stop, **kwargs)
+
     def _generate(
         self,
         messages: list[BaseMessage],
@@ -403,7 +453,7 @@ class LocalCompletionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         record = CallRecord()
-        text = "".join(self._pieces(messages, stop, record))
+        text = "".join(self._pieces(messages, stop, record, _run_metadata(run_manager, kwargs)))
         return ChatResult(generations=[ChatGeneration(message=self._message(text, record))])
 
     def _stream(
@@ -414,7 +464,7 @@ class LocalCompletionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         record = CallRecord()
-        for piece in self._pieces(messages, stop, record):
+        for piece in self._pieces(messages, stop, record, _run_metadata(run_manager, kwargs)):
             chunk = ChatGenerationChunk(message=AIMessageChunk(content=piece))
             if run_manager is not None:
                 run_manager.on_llm_new_token(piece, chunk=chunk)
@@ -436,10 +486,11 @@ class LocalCompletionChatModel(BaseChatModel):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         record = CallRecord()
+        metadata = _run_metadata(run_manager, kwargs)
 
         def produce() -> None:
             try:
-                for piece in self._pieces(messages, stop, record):
+                for piece in self._pieces(messages, stop, record, metadata):
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
             except BaseException as error:  # handed to the consumer
                 loop.call_soon_threadsafe(queue.put_nowait, error)
@@ -469,7 +520,8 @@ class LocalCompletionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         record = CallRecord()
-        text = await asyncio.to_thread(lambda: "".join(self._pieces(messages, stop, record)))
+        metadata = _run_metadata(run_manager, kwargs)
+        text = await asyncio.to_thread(lambda: "".join(self._pieces(messages, stop, record, metadata)))
         return ChatResult(generations=[ChatGeneration(message=self._message(text, record))])
 
 

@@ -1,12 +1,14 @@
 """How the embedded small model is asked: compact prompts and choices built for each call.
 
 A 270M base model cannot follow the graph's long instructions, but it can copy a pattern
-and choose between a few candidates. So the local model's adapter recognises each call
-(planner, replan, joiner, math, text ReAct) by a cue in its system prompt, re-renders it
-as a short few-shot prompt (the fixed part first, so its KV cache is reused across calls),
-and runs a small *program* over a :class:`Decoder`: text the format fixes is appended
-without sampling, and every decision is a choice among candidates built from the call
-itself (constrained greedy decoding over a token trie, see `local_model.py`):
+and choose between a few candidates. So the local model's adapter learns which call it
+serves (planner, replan, joiner, math, text ReAct) from the call's run metadata, the
+contract of :mod:`llmcompiler_graph.nodes` (`llmcompiler_part` and its details), never
+from the prompt's words; it re-renders the call as a short few-shot prompt (the fixed
+part first, so its KV cache is reused across calls), and runs a small *program* over a
+:class:`Decoder`: text the format fixes is appended without sampling, and every decision
+is a choice among candidates built from the call itself (constrained greedy decoding over
+a token trie, see `local_model.py`):
 
 - **plan**: one line per step, each a choice among: a lookup tool (one text parameter)
   called on a span of the question, a tool that takes earlier results (a list
@@ -28,11 +30,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
+
+from llmcompiler_graph.nodes import CAN_REPLAN_KEY, REPLAN_FROM_KEY, ModelCall, model_call
 
 __all__ = [
     "MAX_PLAN_ACTIONS",
@@ -48,12 +52,6 @@ __all__ = [
 
 MAX_PLAN_ACTIONS = 6
 """Most actions (join excluded) the local planner may write in one plan."""
-
-PLANNER_CUE = "Say '<END_OF_PLAN>' after you call join"
-JOINER_CUE = "\nThought: <reason about the task results"
-FINISH_ONLY_CUE = "Planning again is no longer possible"
-REACT_CUE = "Repeat Thought, Action and Observation"
-MATH_CUE = "Expression: <expression>"
 
 _STOPWORDS = frozenset(
     """a an the of in on at to for from by with and or than as is are was were be been being
@@ -422,14 +420,13 @@ def _normalise_call(line: str) -> str:
     return f"{match.group(1)}({_quote(match.group(2))})" if match else line.strip()
 
 
-def _planner_call(system: str, question: str, replan: str | None) -> LocalCall:
+def _planner_call(system: str, question: str, replan: str | None, replan_from: int | None) -> LocalCall:
     tools = parse_tool_signatures(system)
     prefix = LOCAL_PLANNER_PREFIX.replace("{tools}", ", ".join(_tool_line(t) for t in tools))
     first_id, earlier_ids, done, history = 1, [], set(), ""
     if replan is not None:
-        start = re.search(r"starting from (\d+)", replan)
         earlier_ids = sorted({int(i) for i in re.findall(r"(?m)^(\d+)\. ", replan)})
-        first_id = int(start.group(1)) if start else 1 + max(earlier_ids, default=0)
+        first_id = replan_from if replan_from is not None else 1 + max(earlier_ids, default=0)
         earlier_ids = [i for i in earlier_ids if i < first_id]
         done = {_normalise_call(line) for line in re.findall(r"(?m)^\d+\. (.+)$", replan)}
         kept = [line for line in replan.splitlines() if re.match(r"^(\d+\. |Observation: )", line)]
@@ -933,7 +930,7 @@ def _join_program(question: str, observations: Sequence[tuple[str, str]], can_re
     return program
 
 
-def _joiner_call(system: str, human: str) -> LocalCall:
+def _joiner_call(human: str, can_replan: bool) -> LocalCall:
     question_match = re.match(r"\s*Question:\s*(.*?)\n", human)
     question = question_match.group(1).strip() if question_match else human.splitlines()[0]
     scratchpad = human[question_match.end() :] if question_match else human
@@ -943,7 +940,7 @@ def _joiner_call(system: str, human: str) -> LocalCall:
         kind="join",
         prefix=LOCAL_JOINER_PREFIX,
         suffix=f"\nQuestion: {question}\n{lines}",
-        program=_join_program(question, observations, FINISH_ONLY_CUE not in system),
+        program=_join_program(question, observations, can_replan),
     )
 
 
@@ -1075,27 +1072,39 @@ def _react_call(system: str, human: str) -> LocalCall:
 # ---------------------------------------------------------------------------- dispatch
 
 
-def prepare_call(messages: Sequence[BaseMessage]) -> LocalCall | None:
-    """The local rendering of a call the graph or the benchmark makes, or None when not recognised.
+def prepare_call(
+    messages: Sequence[BaseMessage], metadata: Mapping[str, Any] | None = None
+) -> LocalCall | None:
+    r"""The local rendering of a call the graph or the benchmark makes, or None when it has none.
+
+    Which call it is comes only from the run `metadata` (the contract of
+    :mod:`llmcompiler_graph.nodes`): `llmcompiler_part` is `plan` (a replan also has
+    `llmcompiler_replan_from`, and its prompt is the last human message), `joiner`
+    (with `llmcompiler_can_replan`), `math` or `react`. A call without it, or of another
+    part, gets None (the plain completion), whatever its prompt says.
 
     Example:
         >>> from langchain_core.messages import HumanMessage, SystemMessage
-        >>> prepare_call([SystemMessage("Be brief."), HumanMessage("Hi")]) is None
-        True
+        >>> math = [SystemMessage("Compute."), HumanMessage("Problem: 2 + 3\nContext:\n(none)")]
+        >>> prepare_call(math, {"llmcompiler_part": "math"}).kind, prepare_call(math) is None
+        ('math', True)
     """
     system = next((m.text for m in messages if m.type == "system"), "")
     humans = [m.text for m in messages if m.type == "human"]
-    if not humans:
+    part = model_call(metadata)
+    if not humans or part is None or metadata is None:
         return None
-    if PLANNER_CUE in system:
-        replan = humans[-1] if len(humans) > 1 and "The plan must be revised" in humans[-1] else None
+    if part is ModelCall.PLAN:
+        replan_from = metadata.get(REPLAN_FROM_KEY)
+        replan_from = replan_from if isinstance(replan_from, int) else None
+        replan = humans[-1] if replan_from is not None and len(humans) > 1 else None
         question_text = humans[-2] if replan is not None else humans[-1]
         question = re.sub(r"^\s*Question:\s*", "", question_text).strip()
-        return _planner_call(system, question, replan)
-    if JOINER_CUE in system:
-        return _joiner_call(system, humans[-1])
-    if REACT_CUE in system:
+        return _planner_call(system, question, replan, replan_from)
+    if part is ModelCall.JOINER:
+        return _joiner_call(humans[-1], metadata.get(CAN_REPLAN_KEY, True) is not False)
+    if part is ModelCall.REACT:
         return _react_call(system, humans[-1])
-    if MATH_CUE in system:
+    if part is ModelCall.MATH:
         return _math_call(humans[-1])
     return None

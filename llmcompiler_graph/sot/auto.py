@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import AIMessage, AnyMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
 from langgraph.types import Command
@@ -18,7 +19,14 @@ from llmcompiler_graph.events import emit
 from llmcompiler_graph.graph.conversation import current_question
 from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.graph.sync_bridge import AsyncNode
-from llmcompiler_graph.nodes import DIRECT_ANSWER_NODE, LLMCOMPILER_NODE, ROUTE_NODE, SKELETON_OF_THOUGHT_NODE
+from llmcompiler_graph.nodes import (
+    DIRECT_ANSWER_NODE,
+    LLMCOMPILER_NODE,
+    ROUTE_NODE,
+    SKELETON_OF_THOUGHT_NODE,
+    ModelCall,
+    model_call_metadata,
+)
 from llmcompiler_graph.plan.tool_schemas import ToolLike
 from llmcompiler_graph.sot.graph import create_skeleton_of_thought
 from llmcompiler_graph.sot.prompts import DIRECT_ANSWER_PROMPT
@@ -95,6 +103,7 @@ def create_auto_agent(
         return Command(goto=MODE_NODES[mode], update={"mode": mode})
 
     async def direct_answer(state: AutoAgentState, config: RunnableConfig) -> dict[str, Any]:
+        config = merge_configs(config, {"metadata": model_call_metadata(ModelCall.DIRECT)})
         reply = await model.ainvoke([SystemMessage(DIRECT_ANSWER_PROMPT), *state.get("messages", [])], config)
         text = reply if isinstance(reply, str) else reply.text
         return {"messages": [AIMessage(content=text)]}

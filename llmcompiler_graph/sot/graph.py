@@ -34,7 +34,14 @@ from typing_extensions import TypedDict
 from llmcompiler_graph.events import emit
 from llmcompiler_graph.graph.conversation import current_question
 from llmcompiler_graph.graph.sync_bridge import AsyncNode
-from llmcompiler_graph.nodes import ASSEMBLE_NODE, DIRECT_NODE, EXPAND_NODE, SKELETON_NODE
+from llmcompiler_graph.nodes import (
+    ASSEMBLE_NODE,
+    DIRECT_NODE,
+    EXPAND_NODE,
+    SKELETON_NODE,
+    ModelCall,
+    model_call_metadata,
+)
 from llmcompiler_graph.sot.parser import SkeletonParser
 from llmcompiler_graph.sot.prompts import (
     DIRECT_ANSWER_PROMPT,
@@ -119,7 +126,14 @@ def _make_expand(model: LanguageModelLike, template: str) -> _Expand:
     async def expand(question: str, points: list[str], index: int, config: RunnableConfig) -> str:
         prompt = build_expand_prompt(question, points, index, template=template)
         point_config = merge_configs(
-            config, {"metadata": {"langgraph_node": EXPAND_NODE, "sot_point": index}}
+            config,
+            {
+                "metadata": {
+                    "langgraph_node": EXPAND_NODE,
+                    "sot_point": index,
+                    **model_call_metadata(ModelCall.EXPAND),
+                }
+            },
         )
         pieces = [_text(chunk) async for chunk in model.astream([HumanMessage(prompt)], point_config)]
         return _clean_expansion("".join(pieces), points[index - 1])
@@ -181,8 +195,9 @@ def _make_skeleton(
                     running[index] = asyncio.ensure_future(_recorded(index, expansion))
 
         prompt = [HumanMessage(build_skeleton_prompt(question, template=template))]
+        skeleton_config = merge_configs(config, {"metadata": model_call_metadata(ModelCall.SKELETON)})
         try:
-            async for chunk in model.astream(prompt, config):
+            async for chunk in model.astream(prompt, skeleton_config):
                 take(parser.feed(_text(chunk)))
                 if parser.ended:
                     break
@@ -247,6 +262,7 @@ def _make_direct(
     """The `direct` node: answers in one call when the skeleton had too few points."""
 
     async def direct(state: SkeletonState, config: RunnableConfig) -> dict[str, Any]:
+        config = merge_configs(config, {"metadata": model_call_metadata(ModelCall.DIRECT)})
         reply = await model.ainvoke([SystemMessage(prompt), *state.get("messages", [])], config)
         text = reply if isinstance(reply, str) else reply.text
         return {"messages": [AIMessage(content=text)], "mode": "direct"}

@@ -11,7 +11,7 @@ Two routers:
   is confident: an unsure question is answered directly (:func:`skeleton_verdict`).
   :func:`needs_tools` is trained on questions that need looked-up facts (the paper's
   ParallelQA and HotpotQA questions) against Vicuna-80's open-ended ones.
-  `python -m llmcompiler_graph.bench.router_training` retrains both and prints the
+  `python -m llmcompiler_bench.router_training` retrains both and prints the
   held-out figures (see docs/sot.md).
 - **prompted**: the model itself picks `tools`, `skeleton` or `direct` (:func:`prompted_route`).
   On the embedded Gemma 3 270M it is no better than always answering directly (it almost
@@ -31,7 +31,9 @@ from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import HumanMessage
+from langchain_core.runnables.config import merge_configs
 
+from llmcompiler_graph.nodes import ModelCall, model_call_metadata
 from llmcompiler_graph.sot.prompts import ROUTER_PROMPT
 
 __all__ = [
@@ -312,6 +314,7 @@ async def prompted_route(
     model: LanguageModelLike, question: str, *, tools_available: bool = True, config: Any = None
 ) -> Mode:
     """The prompted router: the model picks the mode (one short model call)."""
+    config = merge_configs(config, {"metadata": model_call_metadata(ModelCall.ROUTE)})
     reply = await model.ainvoke([HumanMessage(ROUTER_PROMPT.replace("{question}", question))], config)
     text = reply if isinstance(reply, str) else reply.text
     return parse_route(text, tools_available=tools_available)

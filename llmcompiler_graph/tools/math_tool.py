@@ -8,6 +8,7 @@ from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.tools import BaseTool, StructuredTool
 
+from llmcompiler_graph.nodes import ModelCall, model_call_metadata
 from llmcompiler_graph.plan.parser import to_text
 from llmcompiler_graph.tools.safe_math import MathError, evaluate, extract_expression
 
@@ -70,7 +71,8 @@ def make_math_tool(model: LanguageModelLike | None = None, *, name: str = "math"
         items = [context] if isinstance(context, str) else list(context or [])
         lines = "\n".join(f"- {to_text(item)}" for item in items) or "(none)"
         reply = await model.ainvoke(
-            [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(f"Problem: {problem}\nContext:\n{lines}")]
+            [SystemMessage(MATH_SYSTEM_PROMPT), HumanMessage(f"Problem: {problem}\nContext:\n{lines}")],
+            {"metadata": model_call_metadata(ModelCall.MATH)},
         )
         text = reply if isinstance(reply, str) else reply.text
         expression = extract_expression(text)
