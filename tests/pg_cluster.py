@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from llmcompiler_graph.bench.services import (
+from llmcompiler_bench.services import (
     POSTGRES_INSTALL_HINT,
     REDIS_INSTALL_HINT,
     ThrowawayPostgres,

@@ -7,19 +7,19 @@ from pathlib import Path
 
 import pytest
 
-from llmcompiler_graph.bench.__main__ import main as bench_main
-from llmcompiler_graph.bench.durable import DURABLE_SYSTEMS
-from llmcompiler_graph.bench.overhead import bare_fan_out_seconds, format_overhead, llmcompiler_seconds
-from llmcompiler_graph.bench.replay import run_question
-from llmcompiler_graph.bench.replay_model import (
+from llmcompiler_bench.__main__ import main as bench_main
+from llmcompiler_bench.durable import DURABLE_SYSTEMS
+from llmcompiler_bench.overhead import bare_fan_out_seconds, format_overhead, llmcompiler_seconds
+from llmcompiler_bench.replay import run_question
+from llmcompiler_bench.replay_model import (
     GPT35_CLASS,
     LatencyProfile,
     ReplayChatModel,
     count_message_tokens,
     count_tokens,
 )
-from llmcompiler_graph.bench.systems import critical_path_limit, plan_text
-from llmcompiler_graph.bench.workloads import Question, Step, load_workloads, synthetic
+from llmcompiler_bench.systems import critical_path_limit, plan_text
+from llmcompiler_bench.workloads import Question, Step, load_workloads, synthetic
 
 FAST = GPT35_CLASS.scaled(0.01)
 

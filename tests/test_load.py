@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from llmcompiler_graph.bench.load import run_load
+from llmcompiler_bench.load import run_load
 
 
 async def test_two_hundred_concurrent_runs_with_random_latencies_and_failures_stay_separate() -> None:

@@ -39,8 +39,8 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import LLMResult
 from langchain_openai import ChatOpenAI
 
+from llmcompiler_bench.usage import UsageTracker
 from llmcompiler_graph import create_llmcompiler
-from llmcompiler_graph.bench.usage import UsageTracker
 from llmcompiler_graph.graph.answer_stream import ANSWER_TAG
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool
 from tests.processes import free_port, stop_process_group

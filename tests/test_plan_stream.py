@@ -11,9 +11,9 @@ from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, BaseCallback
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, LLMResult
 
-from llmcompiler_graph.bench.datasets import load_dataset
-from llmcompiler_graph.bench.runner import BenchSettings, make_system, run_benchmark
-from llmcompiler_graph.bench.usage import UsageTracker
+from llmcompiler_bench.datasets import load_dataset
+from llmcompiler_bench.runner import BenchSettings, make_system, run_benchmark
+from llmcompiler_bench.usage import UsageTracker
 from llmcompiler_graph.graph.answer_stream import ANSWER_TAG
 from llmcompiler_graph.plan.parser import END_OF_PLAN
 from llmcompiler_graph.testing import ScriptedChatModel

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import BaseMessage
 
-from llmcompiler_graph.bench.router_training import (
+from llmcompiler_bench.router_training import (
     choose_thresholds,
     cross_validate,
     decision_figures,
@@ -275,7 +275,7 @@ def test_the_trained_router_runs_without_llama_cpp_numpy_or_the_benchmarks() -> 
         "sys.modules['numpy'] = None\n"
         "from llmcompiler_graph.sot.router import skeleton_verdict\n"
         "print(skeleton_verdict('What are the pros and cons of electric cars?'))\n"
-        "print(any(name.startswith('llmcompiler_graph.bench') for name in sys.modules))\n"
+        "print(any(name.startswith('llmcompiler_bench') for name in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["skeleton", "False"]

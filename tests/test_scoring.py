@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from llmcompiler_graph.bench.scoring import is_correct, normalize_answer, parse_number
+from llmcompiler_bench.scoring import is_correct, normalize_answer, parse_number
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ its own answer (and its thread holds its question once, not twice), the killed
 replica's runs must be resumed by the other one, no call whose result had been saved
 before the kill may run again, and the side effect must be recorded once per run. The
 servers, PostgreSQL and Redis are real processes on this machine (Postgres and Redis on
-unix sockets, the replicas on loopback ports). See llmcompiler_graph/bench/replicas.py.
+unix sockets, the replicas on loopback ports). See benchmarks/llmcompiler_bench/replicas.py.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from llmcompiler_graph.bench.services import ThrowawayPostgres, ThrowawayRedis
+from llmcompiler_bench.services import ThrowawayPostgres, ThrowawayRedis
 from tests.pg_cluster import needs_postgres, needs_redis
 
 _SERVER_MODULES = ("langgraph_api", "langgraph_runtime_pg", "langgraph_sdk", "uvicorn")
@@ -50,7 +50,7 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 async def test_two_replicas_finish_every_run_when_one_is_killed_mid_way(
     tmp_path: Path, loopback_only: None
 ) -> None:
-    from llmcompiler_graph.bench.replicas import format_reports, run_replicas
+    from llmcompiler_bench.replicas import format_reports, run_replicas
 
     with ThrowawayPostgres(max_connections=300) as postgres, ThrowawayRedis() as redis:
         report = await run_replicas(
@@ -79,8 +79,8 @@ async def test_two_replicas_finish_every_run_when_one_is_killed_mid_way(
 @contextlib.contextmanager
 def server_env(tool_log: Path, *, tool_latency: float) -> Iterator[dict[str, str]]:
     """A fresh PostgreSQL and Redis, and the environment of a replica serving the benchmark graph."""
-    from llmcompiler_graph.bench import replica_graph
-    from llmcompiler_graph.bench.replicas import _server_env
+    from llmcompiler_bench import replica_graph
+    from llmcompiler_bench.replicas import _server_env
 
     with ThrowawayPostgres() as postgres, ThrowawayRedis() as redis:
         database = postgres.create_database()
@@ -110,8 +110,8 @@ async def test_a_second_run_on_a_busy_thread_follows_the_servers_multitask_strat
     """
     from langgraph_sdk import get_client
 
-    from llmcompiler_graph.bench import replica_graph
-    from llmcompiler_graph.bench.replicas import start_replica, stop_replica, wait_healthy
+    from llmcompiler_bench import replica_graph
+    from llmcompiler_bench.replicas import start_replica, stop_replica, wait_healthy
 
     with server_env(tmp_path / "tools.jsonl", tool_latency=3.0) as env:
         replica = start_replica(0, env, tmp_path)
@@ -154,8 +154,8 @@ async def test_one_approval_resumed_on_two_replicas_at_once_records_once(
     from langgraph_sdk import get_client
     from langgraph_sdk.errors import ConflictError
 
-    from llmcompiler_graph.bench import replica_graph
-    from llmcompiler_graph.bench.replicas import start_replica, stop_replica, wait_healthy
+    from llmcompiler_bench import replica_graph
+    from llmcompiler_bench.replicas import start_replica, stop_replica, wait_healthy
 
     tool_log = tmp_path / "tools.jsonl"
     with server_env(tool_log, tool_latency=0.5) as env:

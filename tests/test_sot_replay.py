@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from llmcompiler_graph.bench.replay_model import GPT35_CLASS
-from llmcompiler_graph.bench.sot_replay import format_sot_table, load_sot_workload, run_sot_benchmark
+from llmcompiler_bench.replay_model import GPT35_CLASS
+from llmcompiler_bench.sot_replay import format_sot_table, load_sot_workload, run_sot_benchmark
 
 
 def test_the_workload_covers_vicuna80_with_seeded_shapes() -> None:

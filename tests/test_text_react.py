@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 from langchain_core.messages import BaseMessage
 
-from llmcompiler_graph.bench.datasets import load_dataset
-from llmcompiler_graph.bench.text_react import run_text_react
+from llmcompiler_bench.datasets import load_dataset
+from llmcompiler_bench.text_react import run_text_react
 from llmcompiler_graph.testing import ScriptedChatModel
 from llmcompiler_graph.tools import LocalSearchIndex, make_math_tool
 

@@ -12,9 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from llmcompiler_graph.bench.replay_model import GPT35_CLASS, LatencyProfile
-from llmcompiler_graph.bench.systems import RunResult, run_llmcompiler, run_pfc, run_react
-from llmcompiler_graph.bench.workloads import MATH_MEDIAN_S, SEARCH_MEDIAN_S, Question, load_workloads
+from llmcompiler_bench.replay_model import GPT35_CLASS, LatencyProfile
+from llmcompiler_bench.systems import RunResult, run_llmcompiler, run_pfc, run_react
+from llmcompiler_bench.workloads import MATH_MEDIAN_S, SEARCH_MEDIAN_S, Question, load_workloads
 
 __all__ = ["PAPER", "run_question", "run_replay_benchmark", "summarize"]
 
@@ -169,7 +169,7 @@ async def run_replay_benchmark(
 def main_replay(
     questions: int, time_scale: float, output: Path | None, workloads: Sequence[str] | None
 ) -> dict[str, Any]:
-    """Run and print (used by `python -m llmcompiler_graph.bench replay`)."""
+    """Run and print (used by `python -m llmcompiler_bench replay`)."""
     report = asyncio.run(run_replay_benchmark(questions, GPT35_CLASS, time_scale, output, workloads))
     print()
     print(format_table(report["summary"]))

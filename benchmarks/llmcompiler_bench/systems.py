@@ -1,6 +1,6 @@
 """The three systems of the benchmark, run on the same replayed model and tools.
 
-For one :class:`~llmcompiler_graph.bench.workloads.Question` every system does the same
+For one :class:`~llmcompiler_bench.workloads.Question` every system does the same
 work (the same tool calls, with the same observations and latencies) and ends with the
 same answer; only how the calls are organised differs:
 
@@ -27,8 +27,8 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool, StructuredTool
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
-from llmcompiler_graph.bench.replay_model import LatencyProfile, ReplayChatModel, count_tokens
-from llmcompiler_graph.bench.workloads import Question, Step
+from llmcompiler_bench.replay_model import LatencyProfile, ReplayChatModel, count_tokens
+from llmcompiler_bench.workloads import Question, Step
 from llmcompiler_graph.graph.factory import create_llmcompiler
 from llmcompiler_graph.plan.parser import substitute_references
 

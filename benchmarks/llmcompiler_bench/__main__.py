@@ -1,12 +1,12 @@
-"""`python -m llmcompiler_graph.bench`: the offline replay benchmark and the overhead curve.
+"""`python -m llmcompiler_bench`: the offline replay benchmark and the overhead curve.
 
 Examples:
-    python -m llmcompiler_graph.bench                 # both, default sizes
-    python -m llmcompiler_graph.bench replay --questions 10 --output results.json
-    python -m llmcompiler_graph.bench overhead
-    python -m llmcompiler_graph.bench load --runs 200
-    python -m llmcompiler_graph.bench sot             # Skeleton-of-Thought vs plain vs router
-    python -m llmcompiler_graph.bench durable         # what a SQLite checkpointer costs, eager or not
+    python -m llmcompiler_bench                 # both, default sizes
+    python -m llmcompiler_bench replay --questions 10 --output results.json
+    python -m llmcompiler_bench overhead
+    python -m llmcompiler_bench load --runs 200
+    python -m llmcompiler_bench sot             # Skeleton-of-Thought vs plain vs router
+    python -m llmcompiler_bench durable         # what a SQLite checkpointer costs, eager or not
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from llmcompiler_graph.bench.load import run_load
-from llmcompiler_graph.bench.overhead import format_overhead, run_overhead_benchmark
-from llmcompiler_graph.bench.replay import main_replay
+from llmcompiler_bench.load import run_load
+from llmcompiler_bench.overhead import format_overhead, run_overhead_benchmark
+from llmcompiler_bench.replay import main_replay
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    parser = argparse.ArgumentParser(prog="python -m llmcompiler_graph.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m llmcompiler_bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument(
         "which", nargs="?", choices=["all", "replay", "overhead", "load", "sot", "durable"], default="all"
@@ -71,13 +71,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         report["load"] = load
     if args.which in ("all", "sot"):
-        from llmcompiler_graph.bench.sot_replay import main_sot
+        from llmcompiler_bench.sot_replay import main_sot
 
         print("\nSkeleton-of-Thought: Vicuna-80 through plain decoding, SoT, eager SoT and the router.\n")
         report["sot"] = main_sot(args.sot_questions, args.time_scale)
     if args.which in ("all", "durable"):
-        from llmcompiler_graph.bench.durable import format_durable_table, run_durable_benchmark
-        from llmcompiler_graph.bench.replay_model import GPT35_CLASS
+        from llmcompiler_bench.durable import format_durable_table, run_durable_benchmark
+        from llmcompiler_bench.replay_model import GPT35_CLASS
 
         print(
             "\nDurability: eager dispatch without a checkpointer, and with SQLite (eager='auto' and True).\n"

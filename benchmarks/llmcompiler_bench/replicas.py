@@ -3,7 +3,7 @@
 Starts a throwaway PostgreSQL cluster and Redis server (unix sockets), then N replicas of
 the stock `langgraph-api` server (`uvicorn langgraph_api.server:app`) with the open
 Postgres + Redis runtime `langgraph-runtime-pg` (`LANGGRAPH_RUNTIME_EDITION=pg`), each on
-its own loopback port, all serving :mod:`llmcompiler_graph.bench.replica_graph` from the
+its own loopback port, all serving :mod:`llmcompiler_bench.replica_graph` from the
 same database. Runs are submitted through `langgraph-sdk`, spread over the replicas; any
 replica's workers may pick any run from the shared queue.
 
@@ -18,8 +18,8 @@ benchmark checks that from outside: it snapshots the saved writes at the kill an
 saved call that ran again, any run that does not end with its own answer or whose thread
 holds its question more than once, and any side effect recorded twice.
 
-    python -m llmcompiler_graph.bench.replicas --replicas 1 2 4 --runs 100
-    python -m llmcompiler_graph.bench.replicas --replicas 2 --runs 100 --kill-one-after 30
+    python -m llmcompiler_bench.replicas --replicas 1 2 4 --runs 100
+    python -m llmcompiler_bench.replicas --replicas 2 --runs 100 --kill-one-after 30
 
 Needs the `server` extra (`pip install -e ".[server]"`) and Debian's `postgresql` and
 `redis-server` packages.
@@ -46,8 +46,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from llmcompiler_graph.bench import replica_graph
-from llmcompiler_graph.bench.services import ThrowawayPostgres, ThrowawayRedis, process_cpu_seconds
+from llmcompiler_bench import replica_graph
+from llmcompiler_bench.services import ThrowawayPostgres, ThrowawayRedis, process_cpu_seconds
 
 __all__ = ["ReplicaReport", "format_reports", "main", "run_replicas"]
 
@@ -672,7 +672,7 @@ async def _main_async(args: argparse.Namespace) -> list[ReplicaReport]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(
-        prog="python -m llmcompiler_graph.bench.replicas",
+        prog="python -m llmcompiler_bench.replicas",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

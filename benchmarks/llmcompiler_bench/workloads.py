@@ -3,7 +3,7 @@
 Each question becomes the same work for every system: the tool calls of a DAG (what to
 call, on what, with which dependencies), the latency and text of each observation, and a
 final answer. The systems' completions are all derived from it (see
-:mod:`llmcompiler_graph.bench.systems`).
+:mod:`llmcompiler_bench.systems`).
 
 Shapes follow the paper's benchmarks, built from its datasets in `bench/data`:
 
@@ -135,7 +135,7 @@ def _math(idx: int, problem: str, deps: list[int], qid: str) -> Step:
 
 
 def _data(name: str) -> list[dict[str, Any]]:
-    text = resources.files("llmcompiler_graph.bench").joinpath("data", name).read_text(encoding="utf-8")
+    text = resources.files("llmcompiler_bench").joinpath("data", name).read_text(encoding="utf-8")
     loaded: list[dict[str, Any]] = json.loads(text)
     return loaded
 
