@@ -86,7 +86,9 @@ def reworded_planner_prompt(tools: Sequence[Any]) -> str:
     )
 
 
-async def test_a_reworded_planner_prompt_is_still_served_by_the_planner_program() -> None:
+@pytest.mark.parametrize("streamed", [False, True], ids=["ainvoke", "stream-messages"])
+async def test_a_reworded_planner_prompt_is_still_served_by_the_planner_program(streamed: bool) -> None:
+    """Also while the graph streams messages, when LangChain hands the model methods no run manager."""
     model = program_only("Mount Everest", '"K2"', '["$1", "$2"]')
     tools = [LocalSearchIndex.demo().as_tool(), make_math_tool(model)]
     prompt = reworded_planner_prompt(tools)
@@ -94,7 +96,14 @@ async def test_a_reworded_planner_prompt_is_still_served_by_the_planner_program(
     graph = create_llmcompiler(
         model, tools, planner_prompt=prompt, joiner_prompt="Decide.", joiner_finish_only_prompt="Decide now."
     ).compile()
-    state = await graph.ainvoke({"messages": [("user", QUESTION)]})
+    if streamed:
+        modes = ["custom", "messages", "values"]
+        chunks = [
+            chunk async for chunk in graph.astream({"messages": [("user", QUESTION)]}, stream_mode=modes)
+        ]
+        state = next(value for mode, value in reversed(chunks) if mode == "values")
+    else:
+        state = await graph.ainvoke({"messages": [("user", QUESTION)]})
     assert Counter(model._served) == Counter(["plan", "math", "join"])
     assert [task["tool"] for task in state["tasks"].values()] == ["search", "search", "math"]
 

@@ -106,8 +106,9 @@ def _run_metadata(
 ) -> Mapping[str, Any] | None:
     """The call's run metadata (from its config), where the package says which call it is.
 
-    `invoke` hands the model methods a run manager that holds it; `stream` and `astream`
-    hand them none, so this model's `stream` and `astream` pass it as a keyword argument.
+    LangChain does not always hand `_stream` / `_astream` the run manager that holds it
+    (`stream`, or `invoke` while the graph streams messages), so this model's `invoke`,
+    `ainvoke`, `stream` and `astream` pass it as a keyword argument.
     """
     if isinstance(metadata := kwargs.get(_RUN_METADATA), Mapping):
         return metadata
@@ -420,6 +421,30 @@ class LocalCompletionChatModel(BaseChatModel):
 
     def _message(self, text: str, record: CallRecord) -> AIMessage:
         return AIMessage(content=text, usage_metadata=record.usage(), response_metadata=record.metadata())
+
+    def invoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """`BaseChatModel.invoke`, handing the model methods the run's metadata (see `_run_metadata`)."""
+        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        return super().invoke(input, config, stop=stop, **kwargs)
+
+    async def ainvoke(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AIMessage:
+        """`BaseChatModel.ainvoke`, handing the model methods the run's metadata (see `_run_metadata`)."""
+        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        return await super().ainvoke(input, config, stop=stop, **kwargs)
 
     def stream(
         self,
