@@ -140,6 +140,16 @@ async def test_a_call_without_the_contract_is_a_plain_completion_when_streamed_t
     assert model._served == ["plain", "plan"]
 
 
+async def test_the_benchmarks_text_react_steps_are_served_by_the_react_program() -> None:
+    from llmcompiler_bench.text_react import run_text_react
+
+    model = program_only("Mount Everest", '"K2"', "math(")
+    tools = [LocalSearchIndex.demo().as_tool(), make_math_tool(model)]
+    result = await run_text_react(model, tools, QUESTION)
+    assert result.tool_calls == ["search", "search", "math"]
+    assert model._served == ["react", "react", "react", "math", "react"]
+
+
 class _MetadataLog(AsyncCallbackHandler):
     """The contract's keys of every chat model call, as LangChain hands its run metadata to callbacks."""
 

@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 
 from langchain_core.language_models import LanguageModelLike
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 
+from llmcompiler_graph.nodes import ModelCall, model_call_metadata
 from llmcompiler_graph.plan.parser import (
     ParsedCall,
     parse_joiner_output,
@@ -113,10 +115,11 @@ async def run_text_react(
         "{tool_descriptions}", "\n".join(describe_tool(tool, number) for number, tool in enumerate(tools, 1))
     )
     result = TextReactResult(answer="")
+    react_config: RunnableConfig = {"metadata": model_call_metadata(ModelCall.REACT)}  # which call this is
     scratchpad: list[str] = []
     for step in range(max_steps + 1):
         prompt = "\n".join([f"Question: {question}", *scratchpad])
-        reply = await model.ainvoke([SystemMessage(system), HumanMessage(prompt)])
+        reply = await model.ainvoke([SystemMessage(system), HumanMessage(prompt)], react_config)
         result.llm_calls += 1
         text = reply if isinstance(reply, str) else reply.text
         action = _parse_action(text)
