@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 
+@pytest.mark.integration
 def test_mkdocs_build_strict_passes(tmp_path: Path) -> None:
     pytest.importorskip("mkdocs", reason="mkdocs is not installed: pip install 'mkdocs>=1.6'")
     build = subprocess.run(

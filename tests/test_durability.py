@@ -22,6 +22,8 @@ import pytest
 
 from tests.pg_cluster import needs_postgres, postgres_cluster  # noqa: F401 (a fixture, used through `backend`)
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # worker processes SIGKILLed, a real PostgreSQL
+
 WORKER = Path(__file__).with_name("durability_worker.py")
 
 

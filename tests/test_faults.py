@@ -305,6 +305,7 @@ print(state["messages"][-1].content, flush=True)
 '''
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("api", ["async", "sync"])
 def test_a_hung_sync_tool_does_not_keep_the_process_alive_after_the_answer(api: str, tmp_path: Any) -> None:
     script = tmp_path / "hung.py"

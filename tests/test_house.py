@@ -14,6 +14,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "llmcompiler_graph"
 
 VOCABULARY = {"state", "nodes", "events"}
@@ -81,6 +83,7 @@ def test_wings_import_only_what_the_table_allows() -> None:
     assert wrong == []
 
 
+@pytest.mark.integration
 def test_importing_the_package_loads_neither_the_local_model_nor_the_benchmark() -> None:
     probe = (
         "import sys, llmcompiler_graph; "

@@ -36,6 +36,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = [pytest.mark.integration, pytest.mark.campaign, pytest.mark.slow]
+
 WORKER = Path(__file__).with_name("kill_worker.py")
 SAVED_AFTER_S = 0.25
 SEED = 20261202

@@ -32,6 +32,7 @@ from tests.conftest import FINISH, ToolLog, build, question, scripted
 QUESTION = "How much taller is Mount Everest than K2?"
 
 
+@pytest.mark.integration
 def test_importing_the_package_does_not_load_the_local_model_adapter() -> None:
     code = (
         "import llmcompiler_graph, sys; "
@@ -185,6 +186,7 @@ async def test_the_core_tags_its_planner_joiner_and_math_calls(log: ToolLog) -> 
     ]
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not local_model_available(), reason="the local model is not installed")
 async def test_the_embedded_model_answers_238_with_reworded_prompts(tmp_path: Path) -> None:
     from llmcompiler_graph.local.model import load_local_model

@@ -46,6 +46,8 @@ requires_local_model = pytest.mark.skipif(
 )
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 @requires_local_model
 async def test_the_readme_example_answers_238_m_on_the_embedded_model() -> None:
     """The README's example, as `llmcompiler-graph ask` runs it: greedy, so every time."""
@@ -65,6 +67,8 @@ async def test_the_readme_example_answers_238_m_on_the_embedded_model() -> None:
         assert calls == [("search", "done"), ("search", "done"), ("math", "done")]
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 @requires_local_model
 async def test_the_local_model_says_plainly_when_it_could_not_find_something() -> None:
     from langchain_core.tools import tool
@@ -84,6 +88,7 @@ async def test_the_local_model_says_plainly_when_it_could_not_find_something() -
     assert state["messages"][-1].content.startswith("I could not find"), state["messages"][-1].content
 
 
+@pytest.mark.integration
 @requires_local_model
 def test_the_fixed_prefix_is_evaluated_once_and_restored_afterwards() -> None:
     from llmcompiler_graph.local.model import load_local_model

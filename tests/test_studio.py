@@ -121,6 +121,7 @@ def test_langgraph_json_serves_the_three_graphs() -> None:
     }
 
 
+@pytest.mark.integration
 def test_importing_the_package_builds_nothing_and_skips_studio() -> None:
     code = "import sys, llmcompiler_graph; assert 'llmcompiler_graph.studio' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
@@ -238,6 +239,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         server.stop()
 
 
+@pytest.mark.integration
 @needs_server
 @needs_local_model
 @pytest.mark.enable_socket
@@ -253,6 +255,7 @@ async def test_dev_server_lists_the_graph_and_its_nodes(dev_server: DevServer) -
     assert {PLANNER_NODE, SCHEDULER_NODE, EXECUTE_TASK_NODE, JOINER_NODE} <= nodes, (nodes, dev_server.log())
 
 
+@pytest.mark.integration
 @needs_server
 @needs_local_model
 @pytest.mark.enable_socket

@@ -39,6 +39,8 @@ from llmcompiler_graph.durability.thread_locks import (
 )
 from tests.pg_cluster import needs_postgres, postgres_cluster  # noqa: F401 (a fixture)
 
+pytestmark = pytest.mark.integration  # racing worker processes and a real PostgreSQL
+
 WORKER = Path(__file__).with_name("race_worker.py")
 ROOT = WORKER.parent.parent
 SENT = ["transfer ann 50", "transfer bob 100"]
@@ -147,6 +149,7 @@ def test_a_resume_arriving_after_the_run_finished_runs_nothing_again(tmp_path: P
     assert store.sent() == SENT
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_a_killed_run_leaves_its_thread_free_for_the_next_process(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
