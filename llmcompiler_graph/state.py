@@ -127,6 +127,9 @@ class LLMCompilerState(TypedDict):
     deadline: NotRequired[float | None]
     """Epoch seconds by which the current question must be done planning and running
     tools (`run_timeout`); `None` without a deadline."""
+    model_turn: NotRequired[AnyMessage | None]
+    """With native plans: the model's last turn when it still has to be acted on (a direct
+    answer of the planner's turn, or the joiner's reply whose tool calls are the next plan)."""
 
 
 class TaskDispatch(TypedDict):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -18,7 +19,8 @@ from pydantic import ConfigDict, Field, PrivateAttr
 
 __all__ = ["ScriptExhaustedError", "ScriptedChatModel"]
 
-Responder = Callable[[Sequence[BaseMessage]], str]
+Responder = Callable[[Sequence[BaseMessage]], "str | AIMessage"]
+Reply = str | AIMessage
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
 
@@ -29,19 +31,20 @@ class ScriptExhaustedError(RuntimeError):
 class ScriptedChatModel(BaseChatModel):
     """A chat model that answers from a script and streams with a configurable pace.
 
-    Each call takes the next entry of `responses`: a string, or a function of the
-    prompt messages returning a string (useful when concurrent runs must each get
-    their own answer). A reply is cut before the first of the call's `stop` sequences,
-    as providers do (:attr:`stops` keeps them; `honour_stop=False` plays a model that
-    ignores them). With `usage`, every reply reports that token usage, streamed ones in
-    a last, empty chunk (as `ChatOpenAI(stream_usage=True)` does). With
-    `content_blocks=True` replies and chunks carry a list of text blocks
-    (`[{"type": "text", "text": ...}]`, as Anthropic's models answer) instead of a string.
-    Streaming yields whitespace-separated tokens, waiting
-    `first_token_delay` before the first and `token_delay` before each other one (on
-    the async path; the sync path does not sleep). Every prompt is kept in
-    :attr:`prompts` and every streamed token's time in :attr:`token_times`, so a test
-    can check what the model saw and when it spoke.
+    Each call takes the next entry of `responses`: a string, an `AIMessage` (with
+    `tool_calls`, as a tool-calling model answers: streamed, each call's arguments
+    arrive in several `tool_call_chunks`), or a function of the prompt messages
+    returning either (useful when concurrent runs must each get their own answer). A
+    reply is cut before the first of the call's `stop` sequences, as providers do
+    (:attr:`stops` keeps them; `honour_stop=False` plays a model that ignores them).
+    With `usage`, every reply reports that token usage, streamed ones in a last, empty
+    chunk (as `ChatOpenAI(stream_usage=True)` does). With `content_blocks=True` replies
+    and chunks carry a list of text blocks (`[{"type": "text", "text": ...}]`, as
+    Anthropic's models answer) instead of a string. Streaming yields whitespace-
+    separated tokens, waiting `first_token_delay` before the first and `token_delay`
+    before each other one (on the async path; the sync path does not sleep). Every
+    prompt is kept in :attr:`prompts` and every streamed token's time in
+    :attr:`token_times`, so a test can check what the model saw and when it spoke.
 
     Example:
         >>> model = ScriptedChatModel(responses=["Hello there"])
@@ -53,7 +56,9 @@ class ScriptedChatModel(BaseChatModel):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    responses: list[str | Responder] = Field(default_factory=list)
+    responses: list[Annotated[str | Responder | AIMessage, Field(union_mode="left_to_right")]] = Field(
+        default_factory=list
+    )
     token_delay: float = 0.0
     first_token_delay: float = 0.0
     honour_stop: bool = True
@@ -93,7 +98,7 @@ class ScriptedChatModel(BaseChatModel):
         """Accept tool binding (the script decides what is said); returns the model itself."""
         return self
 
-    def _take(self, messages: list[BaseMessage], stop: list[str] | None = None) -> tuple[int, str]:
+    def _take(self, messages: list[BaseMessage], stop: list[str] | None = None) -> tuple[int, Reply]:
         """The next scripted reply, cut before the first `stop` sequence as providers do."""
         with self._lock:
             call = self._next
@@ -109,7 +114,7 @@ class ScriptedChatModel(BaseChatModel):
             self._stops.append(list(stop) if stop is not None else None)
             entry = self.responses[call]
         text = entry(messages) if callable(entry) else entry
-        if not self.honour_stop:
+        if isinstance(text, AIMessage) or not self.honour_stop:
             return call, text
         cuts = [text.find(sequence) for sequence in stop or () if sequence and sequence in text]
         return call, text[: min(cuts)] if cuts else text
@@ -121,16 +126,32 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        _, text = self._take(messages, stop)
-        return self._result(text)
+        _, reply = self._take(messages, stop)
+        return self._result(reply)
 
     def _content(self, text: str) -> str | list[str | dict[str, Any]]:
         """A reply's or chunk's content: the text, or one text block (`index` merges the chunks')."""
         return [{"type": "text", "text": text, "index": 0}] if self.content_blocks else text
 
-    def _result(self, text: str) -> ChatResult:
-        message = AIMessage(content=self._content(text), usage_metadata=self.usage)
+    def _result(self, reply: Reply) -> ChatResult:
+        if isinstance(reply, AIMessage):
+            message = reply.model_copy(update={"usage_metadata": reply.usage_metadata or self.usage})
+        else:
+            message = AIMessage(content=self._content(reply), usage_metadata=self.usage)
         return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _pieces(self, reply: Reply) -> list[tuple[str, AIMessageChunk]]:
+        """A reply as streamed: its text token by token, then each tool call in a few chunks."""
+        text = reply if isinstance(reply, str) else str(reply.content)
+        pieces = [(token, AIMessageChunk(content=self._content(token))) for token in _TOKEN.findall(text)]
+        for index, call in enumerate(reply.tool_calls if isinstance(reply, AIMessage) else []):
+            arguments = json.dumps(call["args"])
+            head = {"name": call["name"], "id": call.get("id"), "args": "", "index": index}
+            pieces.append(("", AIMessageChunk(content="", tool_call_chunks=[head])))  # type: ignore[list-item]
+            for start in range(0, len(arguments), 8):
+                part = {"name": None, "id": None, "args": arguments[start : start + 8], "index": index}
+                pieces.append(("", AIMessageChunk(content="", tool_call_chunks=[part])))  # type: ignore[list-item]
+        return pieces or [("", AIMessageChunk(content=self._content("")))]
 
     def _usage_chunk(self) -> list[ChatGenerationChunk]:
         """The last, empty chunk that carries the usage (none without `usage`)."""
@@ -145,11 +166,11 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        _, text = self._take(messages, stop)
-        tokens = _TOKEN.findall(text)
-        if tokens:
-            await asyncio.sleep(self.first_token_delay + self.token_delay * (len(tokens) - 1))
-        return self._result(text)
+        _, reply = self._take(messages, stop)
+        pieces = self._pieces(reply)
+        if any(token for token, _ in pieces):
+            await asyncio.sleep(self.first_token_delay + self.token_delay * (len(pieces) - 1))
+        return self._result(reply)
 
     def _stream(
         self,
@@ -158,10 +179,10 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        call, text = self._take(messages, stop)
-        for token in _TOKEN.findall(text) or [""]:
+        call, reply = self._take(messages, stop)
+        for token, piece in self._pieces(reply):
             self._token_times.append((call, time.time()))
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=self._content(token)))
+            chunk = ChatGenerationChunk(message=piece)
             if run_manager is not None:
                 run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk
@@ -174,13 +195,13 @@ class ScriptedChatModel(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        call, text = self._take(messages, stop)
-        for position, token in enumerate(_TOKEN.findall(text) or [""]):
+        call, reply = self._take(messages, stop)
+        for position, (token, piece) in enumerate(self._pieces(reply)):
             delay = self.first_token_delay if position == 0 else self.token_delay
             if delay:
                 await asyncio.sleep(delay)
             self._token_times.append((call, time.time()))
-            chunk = ChatGenerationChunk(message=AIMessageChunk(content=self._content(token)))
+            chunk = ChatGenerationChunk(message=piece)
             if run_manager is not None:
                 await run_manager.on_llm_new_token(token, chunk=chunk)
             yield chunk

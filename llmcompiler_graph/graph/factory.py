@@ -28,6 +28,7 @@ from llmcompiler_graph.graph.sync_bridge import AsyncNode, sync_node
 from llmcompiler_graph.graph.task_node import make_task_node
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.options import LLMCompilerOptions, Options, resolve_options
+from llmcompiler_graph.plan.native import REFERENCES_PROMPT, reference_tool_schemas
 from llmcompiler_graph.plan.prompts import build_planner_prompt
 from llmcompiler_graph.plan.tool_schemas import ToolLike, normalize_tools, tool_parameters
 from llmcompiler_graph.state import TaskDispatch, with_llmcompiler_keys
@@ -77,9 +78,12 @@ def _build_planner(
     model: LanguageModelLike, tools: dict[str, BaseTool], runner: TaskRunner, options: Options
 ) -> PlannerNode:
     instructions = with_instructions(options.system_prompt)
-    prompt = options.planner_prompt or build_planner_prompt(
-        list(tools.values()), examples=options.planner_examples
-    )
+    if options.plan_format == "tools":
+        model, prompt = _with_tools(model, tools), options.planner_prompt or REFERENCES_PROMPT
+    else:
+        prompt = options.planner_prompt or build_planner_prompt(
+            list(tools.values()), examples=options.planner_examples
+        )
     settings = PlannerSettings(
         model,
         tools,
@@ -93,22 +97,41 @@ def _build_planner(
         needs_approval=runner.side_effect_tools,
         max_concurrency=options.max_concurrency,
         stream_protocol=options.stream_protocol,
+        plan_format=options.plan_format,
     )
     return make_planner(settings)
 
 
+def _with_tools(model: LanguageModelLike, tools: dict[str, BaseTool]) -> LanguageModelLike:
+    """`model` with the tools bound for native plans (each typed argument also takes `"$N"`)."""
+    bind = getattr(model, "bind_tools", None)
+    try:
+        if bind is None:
+            raise NotImplementedError
+        bound: LanguageModelLike = bind(reference_tool_schemas(list(tools.values())))
+    except NotImplementedError:
+        msg = (
+            f"plan_format='tools' needs a model that calls tools (bind_tools), and "
+            f"{type(model).__name__} does not: use plan_format='text' (the default)"
+        )
+        raise ValueError(msg) from None
+    return bound
+
+
 def _build_joiner(model: LanguageModelLike, tools: dict[str, BaseTool], options: Options) -> JoinerNode:
     instructions = with_instructions(options.system_prompt)
+    native = options.plan_format == "tools"
     return make_joiner(
         model,
         options.max_replans,
-        instructions(options.joiner_prompt),
+        instructions(REFERENCES_PROMPT if native else options.joiner_prompt),
         instructions(options.joiner_finish_only_prompt),
         name=options.name,
         stream_protocol=options.stream_protocol,
         return_direct={name for name, tool in tools.items() if tool.return_direct},
         structured_answer=make_structured_answer(model, options.response_format),
         run_timeout=options.run_timeout,
+        tools_model=_with_tools(model, tools) if native else None,
     )
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Collection, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
@@ -28,6 +29,7 @@ from llmcompiler_graph.graph.conversation import (
 from llmcompiler_graph.graph.structured import StructuredAnswer
 from llmcompiler_graph.nodes import PLANNER_NODE, ModelCall, model_call_metadata
 from llmcompiler_graph.plan.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
+from llmcompiler_graph.plan.native import add_chunk, as_message
 from llmcompiler_graph.plan.prompts import build_joiner_prompt
 from llmcompiler_graph.plan.stream import chunk_text, chunk_usage, returned_nothing
 from llmcompiler_graph.state import LLMCompilerState, Task
@@ -87,6 +89,71 @@ async def _decide(
     return parse_joiner_output(text), usage
 
 
+async def _native_decide(
+    model: LanguageModelLike,
+    prompt: list[BaseMessage],
+    config: RunnableConfig,
+    answer: AnswerStream,
+    give_up: float | None,
+) -> tuple[JoinerDecision, UsageMetadata | None, AIMessage | None]:
+    """The model's next turn over the round's calls and results: text answers, tool calls replan.
+
+    The text streams as the answer until the turn shows a tool call (then it is the next plan).
+    """
+    turn: AIMessageChunk | None = None
+    text, usage, calling = "", None, False
+    try:
+        async with asyncio.timeout(None if give_up is None else max(0.0, give_up - time.time())):
+            async for chunk in model.astream(prompt, config):
+                turn = add_chunk(turn, chunk)
+                usage = total_usage(usage, chunk_usage(chunk))
+                calling = calling or bool(getattr(chunk, "tool_call_chunks", None))
+                text += chunk_text(chunk)
+                if not calling:
+                    answer.offer(text)
+    except TimeoutError:
+        return JoinerDecision("finish", None, f"{OUT_OF_TIME} {text}".strip(), well_formed=False), usage, None
+    reply = as_message(turn)
+    if reply is not None and reply.tool_calls:
+        return JoinerDecision("replan", None, text.strip()), usage, reply
+    if not text.strip():
+        return JoinerDecision("finish", None, NO_REPLY, well_formed=False), usage, reply
+    return JoinerDecision("finish", None, text), usage, reply
+
+
+@dataclass(frozen=True)
+class _Call:
+    """How the joiner's model call is made: its config, where the answer streams, when to give up."""
+
+    config: RunnableConfig
+    answer: AnswerStream
+    give_up: float | None
+
+
+async def _next_turn(
+    model: LanguageModelLike,
+    system_prompt: str,
+    state: LLMCompilerState,
+    this_round: Sequence[Task],
+    call: _Call,
+) -> tuple[JoinerDecision, UsageMetadata | None, AIMessage | None]:
+    """The model's next turn (native plans); the planner's own turn when it already answered."""
+    answered = _planner_answered(state, this_round)
+    if answered is not None:
+        call.answer.offer(chunk_text(answered))
+        return JoinerDecision("finish", None, chunk_text(answered)), None, answered
+    prompt: list[BaseMessage] = [SystemMessage(system_prompt), *state["messages"]]
+    return await _native_decide(model, prompt, call.config, call.answer, call.give_up)
+
+
+def _planner_answered(state: LLMCompilerState, this_round: Sequence[Task]) -> AIMessage | None:
+    """The planner's turn, when it answered without calling a tool (native plans)."""
+    turn = state.get("model_turn")
+    if isinstance(turn, AIMessage) and not turn.tool_calls and not this_round:
+        return turn
+    return None
+
+
 def _final_answer(decision: JoinerDecision, replans: int, deadline: float | None) -> str:
     """The answer to record; when replanning was still wanted but is spent, says so."""
     if decision.action != "replan":
@@ -128,6 +195,14 @@ def _announce(decision: JoinerDecision, replan: bool, replans: int, *, forced: b
     )
 
 
+async def _structured(
+    structured_answer: StructuredAnswer, state: LLMCompilerState, text: str, config: RunnableConfig
+) -> Any:
+    """The answer put into the structure `response_format` asks for."""
+    question = current_question(state["messages"])[1]
+    return await structured_answer(question.text if question is not None else "", text, config)
+
+
 def make_joiner(
     model: LanguageModelLike,
     max_replans: int,
@@ -139,6 +214,7 @@ def make_joiner(
     return_direct: Collection[str] = frozenset(),
     structured_answer: StructuredAnswer | None = None,
     run_timeout: float | None = None,
+    tools_model: LanguageModelLike | None = None,
 ) -> JoinerNode:
     """Build the joiner node.
 
@@ -150,6 +226,11 @@ def make_joiner(
     `stream_mode="messages"`; the joiner's protocol text only with `stream_protocol=True`.
     With `run_timeout`, the joiner's model call ends at most `run_timeout` seconds after
     the run's deadline.
+
+    With `tools_model` (native plans: `model` with the tools bound) the joiner is the
+    model's next turn over the messages, as in `create_agent`: text is the answer, tool
+    calls are the next plan, which the planner runs without asking the model again. Once
+    replans are spent the turn is asked of `model`, without tools.
     """
     tags = [JOINER_TAG] if stream_protocol else [JOINER_TAG, TAG_NOSTREAM]
 
@@ -163,15 +244,19 @@ def make_joiner(
         if _returns_directly(this_round, return_direct):
             return Command(goto=END, update={"replan_feedback": None})
         can_replan = replans < max_replans and (deadline is None or time.time() < deadline)
-        prompt = _joiner_prompt(state, system_prompt if can_replan else finish_only_prompt)
         answer = AnswerStream(config)
         try:
             # The answer may take one more run_timeout after the deadline, never longer.
             give_up = deadline + run_timeout if deadline is not None and run_timeout is not None else None
             part = model_call_metadata(ModelCall.JOINER, can_replan=can_replan)
-            decision, usage = await _decide(
-                model, prompt, merge_configs(config, {"tags": tags, "metadata": part}), answer, give_up
-            )
+            call = _Call(merge_configs(config, {"tags": tags, "metadata": part}), answer, give_up)
+            if tools_model is None:
+                prompt = _joiner_prompt(state, system_prompt if can_replan else finish_only_prompt)
+                decision, usage = await _decide(model, prompt, call.config, answer, give_up)
+                reply = None
+            else:
+                turn_model = tools_model if can_replan else model
+                decision, usage, reply = await _next_turn(turn_model, system_prompt, state, this_round, call)
         except BaseException:
             answer.cancel()
             raise
@@ -186,18 +271,15 @@ def make_joiner(
                 "replans": replans + 1,
                 "replan_feedback": feedback,
                 "usage": usage,
+                "model_turn": reply,
                 **notes,
             }
             return Command(goto=PLANNER_NODE, update=update)
         text = _final_answer(decision, replans, deadline)
-        message_id = await answer.finish(text)
-        final = answer_message(text, name=name, usage=usage, message_id=message_id)
-        update = {"messages": [final], "replan_feedback": None, "usage": usage, **notes}
+        final = answer_message(text, name=name, usage=usage, message_id=await answer.finish(text))
+        update = {"messages": [final], "replan_feedback": None, "usage": usage, "model_turn": None, **notes}
         if structured_answer is not None:
-            question = current_question(state["messages"])[1]
-            update["structured_response"] = await structured_answer(
-                question.text if question is not None else "", text, config
-            )
+            update["structured_response"] = await _structured(structured_answer, state, text, config)
         return Command(goto=END, update=update)
 
     return joiner

@@ -15,12 +15,12 @@ import asyncio
 import contextvars
 import functools
 import time
-from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
@@ -44,6 +44,7 @@ from llmcompiler_graph.graph.conversation import current_question, prompt_histor
 from llmcompiler_graph.graph.sync_bridge import in_sync_run
 from llmcompiler_graph.nodes import EXECUTE_TASK_NODE, ModelCall, model_call_metadata
 from llmcompiler_graph.plan.builder import PlanBuilder
+from llmcompiler_graph.plan.native import PlanFormat, ToolCallStream, add_chunk, as_message
 from llmcompiler_graph.plan.parser import END_OF_PLAN, PlanItem, StreamingPlanParser
 from llmcompiler_graph.plan.prompts import build_replan_prompt
 from llmcompiler_graph.plan.stream import (
@@ -82,9 +83,12 @@ class PlannerSettings:
     stream_protocol: bool = False
     stop: list[str] | None = field(default=None)
     """The plan's end marker as a stop sequence; dropped for good if the provider refuses it."""
+    plan_format: PlanFormat = "text"
+    """`"text"`: the paper's numbered plan; `"tools"`: a model turn of native tool calls
+    (`model` has the tools bound, see :mod:`llmcompiler_graph.plan.native`)."""
 
     def __post_init__(self) -> None:
-        if self.stop is None and accepts_stop(self.model):
+        if self.stop is None and self.plan_format == "text" and accepts_stop(self.model):
             self.stop = [END_OF_PLAN]
 
     def start_mode(self, config: RunnableConfig) -> StartMode | None:
@@ -99,7 +103,8 @@ class PlannerSettings:
             return None
         if not checkpointed:
             return "plain"
-        return None if in_sync_run() else "saved"
+        # A native turn is not saved as a plan stream: its tasks start once it is complete.
+        return None if in_sync_run() or self.plan_format == "tools" else "saved"
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,12 @@ class _PlanRound:
             question_id=question.id,
         )
         self.parser = StreamingPlanParser()
+        self.calls = ToolCallStream(
+            question.next_idx,
+            known_ids={t["tool_call_id"]: i for i, t in question.earlier.items() if t.get("tool_call_id")},
+        )
+        #: The model's turn, in native mode: its tool calls are the plan; without any, the answer.
+        self.turn: AIMessage | None = None
         self.chunks_read = 0
         self.usage: UsageMetadata | None = None
         self.mode = settings.start_mode(config)
@@ -201,7 +212,7 @@ class _PlanRound:
             return "cut"
         return "more"
 
-    def consume(self, items: list[PlanItem]) -> None:
+    def consume(self, items: Sequence[PlanItem]) -> None:
         """Turn parsed items into tasks, announce each, and start those that may run."""
         for item in items:
             task = self.builder.add(item)
@@ -339,10 +350,46 @@ async def _read_plan(
     plan.consume(plan.parser.finish())
 
 
+def _native_prompt(state: LLMCompilerState, settings: PlannerSettings) -> list[BaseMessage]:
+    """A native turn sees what `create_agent`'s model sees: the system prompt, then the messages."""
+    return [SystemMessage(settings.system_prompt), *state["messages"]]
+
+
+async def _read_native_turn(
+    plan: _PlanRound, state: LLMCompilerState, config: RunnableConfig, model_config: RunnableConfig
+) -> None:
+    """Stream the model's turn, starting each tool call the moment its arguments are complete.
+
+    On a replan the joiner's reply already holds the next calls: they are the plan, and the
+    model is not asked again.
+    """
+    written = state.get("model_turn")
+    if not plan.question.new and isinstance(written, AIMessage) and written.tool_calls:
+        plan.consume(plan.calls.finish(written))
+        plan.builder.joined = True
+        return
+    deadline, turn = plan.question.deadline, None
+    prompt = _native_prompt(state, plan.settings)
+    try:
+        async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
+            async for chunk in plan.settings.model.astream(prompt, merge_configs(config, model_config)):
+                turn = add_chunk(turn, chunk)
+                plan.usage = total_usage(plan.usage, chunk_usage(chunk))
+                plan.consume(plan.calls.feed(chunk))
+                if plan.builder.full:
+                    break
+    except TimeoutError:
+        plan.builder.issues.append("the run deadline (run_timeout) was reached while the plan streamed")
+    plan.turn = as_message(turn)
+    plan.consume(plan.calls.finish(plan.turn))
+    plan.builder.joined = True
+
+
 def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, Any]) -> dict[str, Any]:
     """The planner's state update: the plan's tasks (run ones recorded), issues and notes."""
     question, builder = plan.question, plan.builder
-    issues = builder.close()
+    answered = plan.turn is not None and not builder.tasks and not builder.issues
+    issues = [] if answered else builder.close()
     emit(
         {
             "type": "plan_finished",
@@ -366,6 +413,7 @@ def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, A
         "deadline": question.deadline,
         "usage": plan.usage if question.new else total_usage(state.get("usage"), plan.usage),
         "tasks": Overwrite(builder.tasks) if question.new else builder.tasks,
+        "model_turn": plan.turn if answered else None,
     }
     if question.new:
         update["replans"] = 0
@@ -392,7 +440,10 @@ def make_planner(settings: PlannerSettings) -> PlannerNode:
             replan = model_call_metadata(ModelCall.PLAN, replan_from=question.next_idx)
             call_config = merge_configs(model_config, {"metadata": replan})
         try:
-            await _read_plan(plan, _prompt(state, question, settings), config, call_config)
+            if settings.plan_format == "tools":
+                await _read_native_turn(plan, state, config, call_config)
+            else:
+                await _read_plan(plan, _prompt(state, question, settings), config, call_config)
         except BaseException:
             plan.cancel()
             raise

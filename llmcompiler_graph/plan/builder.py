@@ -108,7 +108,7 @@ class PlanBuilder:
         except ValueError as exc:
             message = f"{exc}; {item.notes[0]}" if item.unquoted else str(exc)
             return self._invalid(idx, item, args, kwargs, dependencies, message)
-        return self._record(idx, item.tool, bound, dependencies, item.thought, None)
+        return self._record(idx, item.tool, bound, dependencies, item.thought, None, item.call_id)
 
     def _assign_id(self, written: int, line: str) -> int | None:
         """The id an action gets: as written, or the next free one in a renumbered replan."""
@@ -139,7 +139,7 @@ class PlanBuilder:
         """A task that cannot run, keeping what the planner wrote for the joiner to read."""
         kept: dict[str, Any] = {f"arg{i}": value for i, value in enumerate(args)}
         kept.update(kwargs)
-        return self._record(idx, item.tool, kept, dependencies, item.thought, message)
+        return self._record(idx, item.tool, kept, dependencies, item.thought, message, item.call_id)
 
     def note_truncated(self) -> None:
         """Record (once) that actions beyond `max_tasks` were dropped."""
@@ -166,6 +166,7 @@ class PlanBuilder:
         dependencies: list[int],
         thought: str | None,
         error: str | None,
+        call_id: str | None = None,
     ) -> Task:
         now = time.time()
         task: Task = {
@@ -181,7 +182,7 @@ class PlanBuilder:
             "error": error,
             "started_at": None,
             "finished_at": now if error is not None else None,
-            "tool_call_id": tool_call_id(self.question_id, idx),
+            "tool_call_id": call_id or tool_call_id(self.question_id, idx),
         }
         self.tasks[idx] = task
         return task

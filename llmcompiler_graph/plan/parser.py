@@ -100,6 +100,7 @@ class ParsedCall:
         arguments: The raw text between the call's parentheses.
         unquoted: Whether some argument was not a literal and was read as text; a
             one-parameter tool then gets all of :attr:`arguments` as one string.
+        call_id: The model's own id of the call, for a plan made of native tool calls.
     """
 
     idx: int
@@ -113,6 +114,7 @@ class ParsedCall:
     notes: tuple[str, ...] = ()
     arguments: str = ""
     unquoted: bool = False
+    call_id: str | None = None
 
     @property
     def is_join(self) -> bool:

@@ -1,0 +1,214 @@
+"""Plans as native tool calls: a model turn's tool calls, read as they stream, become plan actions.
+
+With `plan_format="tools"` the planner's turn is an ordinary model turn with the tools bound
+(`bind_tools`): each tool call of the reply is one action of the plan, numbered in order
+after the question's earlier tasks. A call is complete, and becomes an action at once, when
+the stream moves on to the next call (or ends), so it can start while the model still writes
+the rest. An argument may reference an earlier call's result: `"$N"` (or `"${N}"`) by the
+call's position in this turn, counting from 1, or the earlier call's id (any turn of this
+question). The tool schemas the model is given accept such a reference wherever a typed value
+is expected (:func:`reference_tool_schemas`); the system prompt says so in a few lines
+(:data:`REFERENCES_PROMPT`).
+
+Example:
+    >>> from langchain_core.messages import AIMessageChunk
+    >>> calls = ToolCallStream(first_idx=1)
+    >>> chunk = AIMessageChunk(content="", tool_call_chunks=[
+    ...     {"name": "search", "args": '{"query": "Everest"}', "id": "call_a", "index": 0}])
+    >>> calls.feed(chunk)  # not complete until the next call starts, or the turn ends
+    []
+    >>> more = AIMessageChunk(content="", tool_call_chunks=[
+    ...     {"name": "math", "args": '{"expression": "$1 - 8611"}', "id": "call_b", "index": 1}])
+    >>> [(c.idx, c.tool, dict(c.kwargs)) for c in calls.feed(more)]
+    [(1, 'search', {'query': 'Everest'})]
+    >>> [(c.idx, c.tool, dict(c.kwargs), c.dependencies) for c in calls.finish()]
+    [(2, 'math', {'expression': '$1 - 8611'}, (1,))]
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+
+from llmcompiler_graph.plan.parser import ParsedCall, PlanLineError
+from llmcompiler_graph.plan.references import find_references, renumber_references
+
+__all__ = [
+    "REFERENCES_PROMPT",
+    "PlanFormat",
+    "ToolCallStream",
+    "add_chunk",
+    "as_message",
+    "reference_tool_schemas",
+]
+
+PlanFormat = Literal["text", "tools"]
+"""How the planner writes its plan: the paper's numbered text, or native tool calls."""
+
+REFERENCES_PROMPT = """\
+Call every tool the question needs in one turn when you can; the calls run in parallel.
+When a call needs the result of another call of the same turn, write "$N" as that argument \
+(N is the other call's position in this turn, counting from 1), e.g. search(query="K2") \
+then compare(a="$1", b="8849"); the result is passed in when it is ready. \
+An earlier turn's result can be passed by its call id in the same way."""
+"""What the planner's system prompt adds, in native mode, about references between calls."""
+
+_REFERENCE_OPTION = {
+    "type": "string",
+    "pattern": r"^\$\{?[0-9]+\}?$|^call_",
+    "description": "the result of another call: $N (its position in this turn) or its call id",
+}
+
+
+def _accepts_reference(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """`schema` widened to also accept a reference, unless it already takes any string."""
+    options = schema.get("anyOf") or [schema]
+    if any(isinstance(o, Mapping) and o.get("type") == "string" and "enum" not in o for o in options):
+        return dict(schema)
+    kept = {k: v for k, v in schema.items() if k in ("title", "description", "default")}
+    inner = {k: v for k, v in schema.items() if k not in ("title", "description", "default")}
+    return {**kept, "anyOf": [*(schema.get("anyOf") or [inner]), _REFERENCE_OPTION]}
+
+
+def reference_tool_schemas(tools: Sequence[BaseTool]) -> list[dict[str, Any]]:
+    """OpenAI-format tool schemas in which every parameter also accepts a reference (`"$1"`).
+
+    Example:
+        >>> from langchain_core.tools import tool
+        >>> @tool
+        ... def double(x: int) -> int:
+        ...     '''Double x.'''
+        ...     return 2 * x
+        >>> schema = reference_tool_schemas([double])[0]["function"]["parameters"]["properties"]["x"]
+        >>> [option["type"] for option in schema["anyOf"]]
+        ['integer', 'string']
+    """
+    schemas = []
+    for tool in tools:
+        schema = convert_to_openai_tool(tool)
+        parameters = schema["function"].get("parameters") or {}
+        properties = parameters.get("properties") or {}
+        parameters["properties"] = {name: _accepts_reference(p) for name, p in properties.items()}
+        schemas.append(schema)
+    return schemas
+
+
+def add_chunk(turn: AIMessageChunk | None, chunk: object) -> AIMessageChunk | None:
+    """The streamed turn so far with `chunk` added (a plain text chunk counts as content)."""
+    if isinstance(chunk, str):
+        chunk = AIMessageChunk(content=chunk)
+    if not isinstance(chunk, AIMessageChunk):
+        return turn
+    return chunk if turn is None else turn + chunk
+
+
+def as_message(turn: BaseMessage | None) -> AIMessage | None:
+    """A streamed turn (the sum of its chunks) as the `AIMessage` it adds up to."""
+    if isinstance(turn, AIMessageChunk):
+        turn = message_chunk_to_message(turn)
+    return turn if isinstance(turn, AIMessage) else None
+
+
+@dataclass
+class _Pending:
+    """One tool call of the turn, as its chunks arrive."""
+
+    name: str = ""
+    args: str = ""
+    id: str | None = None
+
+
+@dataclass
+class ToolCallStream:
+    """Reads one streamed model turn's tool calls; returns each as a plan action once complete.
+
+    Attributes:
+        first_idx: The task id the turn's first call takes (after the question's earlier tasks).
+        known_ids: Ids of earlier calls of the question, by call id (for references by id).
+    """
+
+    first_idx: int
+    known_ids: dict[str, int] = field(default_factory=dict)
+    _pending: dict[int, _Pending] = field(default_factory=dict)
+    _done: set[int] = field(default_factory=set)
+    _order: list[int] = field(default_factory=list)
+
+    def feed(self, chunk: object) -> list[ParsedCall | PlanLineError]:
+        """Take one chunk; the calls it completed (those before the call it continues)."""
+        for piece in getattr(chunk, "tool_call_chunks", None) or []:
+            index = piece.get("index")
+            key = index if isinstance(index, int) else (self._order[-1] if self._order else 0)
+            if key not in self._pending:
+                self._pending[key] = _Pending()
+                self._order.append(key)
+            call = self._pending[key]
+            call.name += piece.get("name") or ""
+            call.args += piece.get("args") or ""
+            call.id = call.id or piece.get("id")
+        return self._complete(upto=self._order[-1] if self._order else None)
+
+    def finish(self, message: AIMessage | None = None) -> list[ParsedCall | PlanLineError]:
+        """The turn ended: every call not yet returned (taken from `message` when nothing streamed)."""
+        if message is not None and not self._order:
+            for position, call in enumerate(message.tool_calls):
+                self._pending[position] = _Pending(call["name"], json.dumps(call["args"]), call.get("id"))
+                self._order.append(position)
+            for position, invalid in enumerate(message.invalid_tool_calls, start=len(self._order)):
+                args = invalid.get("args")
+                self._pending[position] = _Pending(invalid.get("name") or "", args or "", invalid.get("id"))
+                self._order.append(position)
+        return self._complete(upto=None)
+
+    def _complete(self, upto: int | None) -> list[ParsedCall | PlanLineError]:
+        ready = []
+        for key in self._order:
+            if key == upto:
+                break
+            if key not in self._done:
+                self._done.add(key)
+                ready.append(self._action(self._order.index(key), self._pending[key]))
+        return ready
+
+    def _action(self, position: int, call: _Pending) -> ParsedCall | PlanLineError:
+        idx = self.first_idx + position
+        line = f"{call.name}({call.args})"
+        if call.id:
+            self.known_ids[call.id] = idx
+        try:
+            args = json.loads(call.args) if call.args.strip() else {}
+        except ValueError as error:
+            return PlanLineError(idx=idx, line=line, message=f"the call's arguments are not JSON: {error}")
+        if not isinstance(args, dict):
+            return PlanLineError(idx=idx, line=line, message="the call's arguments are not an object")
+        resolved = self._references(args)
+        return ParsedCall(
+            idx=idx,
+            tool=call.name,
+            args=(),
+            kwargs=resolved,
+            dependencies=tuple(sorted(find_references(resolved))),
+            line=line,
+            arguments=call.args,
+            call_id=call.id,
+        )
+
+    def _references(self, args: dict[str, Any]) -> dict[str, Any]:
+        """`$N` (the N-th call of this turn) renumbered to task ids; a call id becomes `$id`."""
+        turn = {n: self.first_idx + n - 1 for n in find_references(args) if n >= 1}
+        by_id: dict[str, Any] = self._by_id(renumber_references(args, turn))
+        return by_id
+
+    def _by_id(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return f"${self.known_ids[value.strip()]}" if value.strip() in self.known_ids else value
+        if isinstance(value, Mapping):
+            return {k: self._by_id(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._by_id(v) for v in value]
+        return value

@@ -1,0 +1,171 @@
+"""Plans as native tool calls (`plan_format="tools"`): create_agent's turns, plus `$N` between calls."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, ToolCall, ToolMessage
+
+from llmcompiler_graph import create_agent, create_llmcompiler
+from llmcompiler_graph.plan.native import reference_tool_schemas
+from llmcompiler_graph.testing import ScriptedChatModel
+from tests.conftest import question
+
+HEIGHTS = {"Everest": "8849", "K2": "8611"}
+
+
+def calls(*specs: tuple[str, dict[str, Any], str]) -> AIMessage:
+    """A model turn that calls tools: (name, args, id) each."""
+    return AIMessage("", tool_calls=[ToolCall(name=n, args=a, id=i, type="tool_call") for n, a, i in specs])
+
+
+def tools(started: dict[str, float] | None = None, latency: float = 0.0) -> list[Any]:
+    async def search(query: str) -> str:
+        """Look a mountain's height up, in metres."""
+        if started is not None:
+            started[query] = time.time()
+        await asyncio.sleep(latency)
+        return HEIGHTS[query]
+
+    def subtract(a: int, b: int) -> int:
+        """Subtract b from a."""
+        return a - b
+
+    return [search, subtract]
+
+
+def transcript(messages: list[Any]) -> list[tuple[Any, ...]]:
+    """What a conversation says, message by message (type, text, calls with ids, call id)."""
+    return [
+        (
+            m.type,
+            m.content,
+            [(c["name"], c["args"], c["id"]) for c in getattr(m, "tool_calls", None) or []],
+            getattr(m, "tool_call_id", None),
+        )
+        for m in messages
+    ]
+
+
+async def test_a_turn_of_tool_calls_is_a_plan_whose_references_get_results() -> None:
+    turn = calls(
+        ("search", {"query": "Everest"}, "call_e"),
+        ("search", {"query": "K2"}, "call_k"),
+        ("subtract", {"a": "$1", "b": "$2"}, "call_d"),
+    )
+    model = ScriptedChatModel(responses=[turn, "Everest is 238 m taller."])
+    graph = create_llmcompiler(model, tools(), plan_format="tools").compile()
+    state = await graph.ainvoke(question("How much taller is Everest than K2?"))
+    assert model.calls == 2  # the planner's turn and the joiner's, as create_agent's two
+    assert state["tasks"][3]["resolved_args"] == {"a": 8849, "b": 8611}
+    assert transcript(state["messages"]) == [
+        ("human", "How much taller is Everest than K2?", [], None),
+        (
+            "ai",
+            "",
+            [
+                ("search", {"query": "Everest"}, "call_e"),
+                ("search", {"query": "K2"}, "call_k"),
+                ("subtract", {"a": "$1", "b": "$2"}, "call_d"),
+            ],
+            None,
+        ),
+        ("tool", "8849", [], "call_e"),
+        ("tool", "8611", [], "call_k"),
+        ("tool", "238", [], "call_d"),
+        ("ai", "Everest is 238 m taller.", [], None),
+    ]
+    joiner_prompt = model.prompts[1]
+    assert [m.type for m in joiner_prompt] == ["system", "human", "ai", "tool", "tool", "tool"]
+
+
+async def test_a_call_starts_while_the_turn_still_streams() -> None:
+    started: dict[str, float] = {}
+    turn = calls(("search", {"query": "Everest"}, "call_e"), ("search", {"query": "K2"}, "call_k"))
+    model = ScriptedChatModel(responses=[turn, "done"], token_delay=0.02)
+    graph = create_llmcompiler(model, tools(started), plan_format="tools").compile()
+    await graph.ainvoke(question())
+    last_planner_chunk = max(t for call, t in model.token_times if call == 0)
+    assert started["Everest"] < last_planner_chunk  # before the model finished writing the turn
+
+
+async def test_tool_calls_in_the_joiners_turn_are_the_next_plan_without_another_model_call() -> None:
+    first = calls(("search", {"query": "Everest"}, "call_e"))
+    second = calls(("search", {"query": "K2"}, "call_k"), ("subtract", {"a": "call_e", "b": "$1"}, "call_d"))
+    model = ScriptedChatModel(responses=[first, second, "238 m"])
+    graph = create_llmcompiler(model, tools(), plan_format="tools", max_replans=1).compile()
+    state = await graph.ainvoke(question())
+    assert model.calls == 3  # plan, next turn (its calls are the replan), answer
+    assert state["tasks"][3]["resolved_args"] == {"a": 8849, "b": 8611}  # by id across turns, $1 in turn
+    assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai", "tool", "tool", "ai"]
+    assert state["messages"][-1].content == "238 m"
+
+
+async def test_a_turn_without_tool_calls_is_the_answer() -> None:
+    model = ScriptedChatModel(responses=["Hello! How can I help?"])
+    graph = create_llmcompiler(model, tools(), plan_format="tools").compile()
+    state = await graph.ainvoke(question("hi"))
+    assert model.calls == 1
+    assert state["messages"][-1].content == "Hello! How can I help?"
+    assert state["tasks"] == {} and state["plan_issues"] == []
+
+
+async def test_without_references_the_turns_and_messages_are_create_agents() -> None:
+    from langchain.agents import create_agent as langchain_create_agent
+
+    def script() -> ScriptedChatModel:
+        turn = calls(("search", {"query": "Everest"}, "call_e"), ("search", {"query": "K2"}, "call_k"))
+        return ScriptedChatModel(responses=[turn, "Everest: 8849 m, K2: 8611 m."])
+
+    ours, theirs = script(), script()
+    mine = await create_agent(ours, tools(), plan_format="tools").ainvoke(question("Heights?"))
+    reference = await langchain_create_agent(theirs, tools()).ainvoke(question("Heights?"))
+    assert transcript(mine["messages"]) == transcript(reference["messages"])
+    assert ours.calls == theirs.calls == 2
+    assert [[m.type for m in p] for p in ours.prompts][1][1:] == [m.type for m in theirs.prompts[1]]
+
+
+async def test_spent_replans_end_with_an_answer() -> None:
+    first = calls(("search", {"query": "Everest"}, "call_e"))
+    again = calls(("search", {"query": "K2"}, "call_k"))
+    model = ScriptedChatModel(responses=[first, again])
+    graph = create_llmcompiler(model, tools(), plan_format="tools", max_replans=0).compile()
+    state = await graph.ainvoke(question())
+    assert model.calls == 2 and len(state["tasks"]) == 1
+    assert state["messages"][-1].content.startswith("I could not find a complete answer after 0 replans")
+
+
+async def test_a_call_of_an_unknown_tool_or_bad_arguments_is_an_observation() -> None:
+    turn = calls(("lookup", {"query": "Everest"}, "call_x"), ("subtract", {"a": "many", "b": 1}, "call_y"))
+    model = ScriptedChatModel(responses=[turn, "I could not compute it."])
+    state = await create_llmcompiler(model, tools(), plan_format="tools").compile().ainvoke(question())
+    results = {m.tool_call_id: m for m in state["messages"] if isinstance(m, ToolMessage)}
+    assert results["call_x"].status == "error" and "unknown tool 'lookup'" in str(results["call_x"].content)
+    assert results["call_y"].status == "error" and "invalid arguments for subtract" in str(
+        results["call_y"].content
+    )
+    assert state["messages"][-1].content == "I could not compute it."
+
+
+def test_every_typed_parameter_of_a_bound_tool_also_accepts_a_reference() -> None:
+    search, subtract = tools()
+    from llmcompiler_graph.plan.tool_schemas import normalize_tools
+
+    schemas = {
+        s["function"]["name"]: s["function"]["parameters"]
+        for s in reference_tool_schemas(list(normalize_tools([search, subtract]).values()))
+    }
+    assert schemas["search"]["properties"]["query"]["type"] == "string"  # a string takes "$1" as it is
+    a = schemas["subtract"]["properties"]["a"]
+    assert [o["type"] for o in a["anyOf"]] == ["integer", "string"]
+    assert schemas["subtract"]["required"] == ["a", "b"]
+
+
+def test_a_model_that_cannot_call_tools_is_refused_at_build_time() -> None:
+    model = GenericFakeChatModel(messages=iter([AIMessage("x")]))
+    with pytest.raises(ValueError, match="plan_format='text'"):
+        create_llmcompiler(model, tools(), plan_format="tools")
