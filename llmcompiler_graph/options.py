@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 
 from llmcompiler_graph.durability.thread_locks import StoreLock
 from llmcompiler_graph.execution.tool_call import ToolWrapper
-from llmcompiler_graph.plan.native import PlanFormat
+from llmcompiler_graph.plan.native import PlanFormatOption
 from llmcompiler_graph.plan.prompts import (
     JOINER_FINISH_ONLY_PROMPT,
     JOINER_SYSTEM_PROMPT,
@@ -100,12 +100,13 @@ class AgentOptions(TypedDict, total=False):
     """Largest a call's arguments may be after substituting references, in characters of
     text (default 100,000); a larger call is not made and its task fails, saying why.
     `None`: no limit."""
-    plan_format: PlanFormat
-    """How the planner writes its plan. `"text"` (default): the paper's numbered plan
-    (`1. search("x")` ... `join()`), for any chat model. `"tools"`: a model turn of native tool
-    calls (the model must support `bind_tools`); an argument may be `"$N"`, the result of the
-    turn's N-th call, and the joiner is the model's next turn over the results, as in
-    `create_agent` (text answers; tool calls are the next plan)."""
+    plan_format: PlanFormatOption
+    """How the planner writes its plan. `"tools"`: a model turn of native tool calls (the model
+    must support `bind_tools`); an argument may be `"$N"`, the result of the turn's N-th call,
+    and the joiner is the model's next turn over the results, as in `create_agent` (text
+    answers; tool calls are the next plan). `"text"`: the paper's numbered plan
+    (`1. search("x")` ... `join()`), for any chat model. `"auto"` (default): `"tools"` for a
+    model that calls tools (its profile says so, or `bind_tools` works), else `"text"`."""
     thread_lock: StoreLock | Literal[False] | None
     """How a run holds its thread against runs in other processes. `None` (default): in the
     checkpoint store, for the saver types registered in
@@ -166,7 +167,7 @@ class Options:
     stream_protocol: bool = False
     max_result_chars: int | None = 100_000
     max_argument_chars: int | None = 100_000
-    plan_format: PlanFormat = "text"
+    plan_format: PlanFormatOption = "auto"
     thread_lock: StoreLock | Literal[False] | None = None
 
 
@@ -217,8 +218,8 @@ def _choices(options: Options) -> None:
     if options.message_history not in ("full", "answer"):
         msg = f"message_history must be 'full' or 'answer', got {options.message_history!r}"
         raise ValueError(msg)
-    if options.plan_format not in ("text", "tools"):
-        msg = f"plan_format must be 'text' or 'tools', got {options.plan_format!r}"
+    if options.plan_format not in ("text", "tools", "auto"):
+        msg = f"plan_format must be 'text', 'tools' or 'auto', got {options.plan_format!r}"
         raise ValueError(msg)
     lock = options.thread_lock
     if (

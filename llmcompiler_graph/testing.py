@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Annotated, Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, ModelProfile
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -64,11 +64,20 @@ class ScriptedChatModel(BaseChatModel):
     honour_stop: bool = True
     usage: UsageMetadata | None = None
     content_blocks: bool = False
+    tool_calling: bool | None = None
+    """Whether the model calls tools (its profile says so); by default, whether its script
+    has an `AIMessage` reply."""
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
     _next: int = PrivateAttr(default=0)
     _prompts: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
     _token_times: list[tuple[int, float]] = PrivateAttr(default_factory=list)
     _stops: list[list[str] | None] = PrivateAttr(default_factory=list)
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        calls = self.tool_calling
+        if calls is None:
+            calls = any(isinstance(reply, AIMessage) for reply in self.responses)
+        return {"tool_calling": calls}
 
     @property
     def _llm_type(self) -> str:

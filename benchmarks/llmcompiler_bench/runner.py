@@ -146,6 +146,36 @@ def _answer_style(dataset: str) -> str:
     return REACT_ANSWER_STYLE.get(dataset, "")
 
 
+def _llmcompiler_system(
+    dataset: str, model: LanguageModelLike, tools: Sequence[BaseTool], max_replans: int
+) -> SystemRun:
+    """LLMCompiler with the paper's text plans (the replayed completions are text)."""
+    graph = create_llmcompiler(
+        model, tools, max_replans=max_replans, plan_format="text", **dataset_prompt_kwargs(dataset)
+    )
+    compiled = graph.compile()
+
+    async def run_llmcompiler(
+        question: BenchQuestion, callbacks: list[BaseCallbackHandler]
+    ) -> dict[str, Any]:
+        state = await compiled.ainvoke(
+            {"messages": [HumanMessage(question.question)]}, {"callbacks": callbacks}
+        )
+        tasks = list(state.get("tasks", {}).values())
+        return {
+            "answer": str(state["messages"][-1].content),
+            "tool_calls": sum(task["status"] in ("done", "error") for task in tasks),
+            "width": plan_width([task for task in tasks if task["plan_round"] == 0]),
+            "replans": state.get("replans", 0),
+            "tasks": len(tasks),
+            "first_plan_tasks": sum(task["plan_round"] == 0 for task in tasks),
+            "tasks_failed": sum(task["status"] in ("error", "skipped") for task in tasks),
+            "plan_issues": len(state.get("plan_issues", [])),
+        }
+
+    return run_llmcompiler
+
+
 def make_system(
     system: str, dataset: str, model: LanguageModelLike, tools: Sequence[BaseTool], *, max_replans: int = 2
 ) -> SystemRun:
@@ -156,28 +186,7 @@ def make_system(
         ValueError: An unknown system name.
     """
     if system == "llmcompiler":
-        graph = create_llmcompiler(model, tools, max_replans=max_replans, **dataset_prompt_kwargs(dataset))
-        compiled = graph.compile()
-
-        async def run_llmcompiler(
-            question: BenchQuestion, callbacks: list[BaseCallbackHandler]
-        ) -> dict[str, Any]:
-            state = await compiled.ainvoke(
-                {"messages": [HumanMessage(question.question)]}, {"callbacks": callbacks}
-            )
-            tasks = list(state.get("tasks", {}).values())
-            return {
-                "answer": str(state["messages"][-1].content),
-                "tool_calls": sum(task["status"] in ("done", "error") for task in tasks),
-                "width": plan_width([task for task in tasks if task["plan_round"] == 0]),
-                "replans": state.get("replans", 0),
-                "tasks": len(tasks),
-                "first_plan_tasks": sum(task["plan_round"] == 0 for task in tasks),
-                "tasks_failed": sum(task["status"] in ("error", "skipped") for task in tasks),
-                "plan_issues": len(state.get("plan_issues", [])),
-            }
-
-        return run_llmcompiler
+        return _llmcompiler_system(dataset, model, tools, max_replans)
     if system not in ("react", "parallel-fc"):
         msg = f"unknown system {system!r}; choose one of {', '.join(SYSTEMS)}"
         raise ValueError(msg)

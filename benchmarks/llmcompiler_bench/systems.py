@@ -228,7 +228,9 @@ async def run_llmcompiler(
     plan = plan_text(question)
     model = ReplayChatModel(completions=[plan, joiner_text(question)], latency=latency)
     tools = _Tools(question, time_scale)
-    graph = create_llmcompiler(model, tools.tools, eager=eager).compile(checkpointer=checkpointer)
+    graph = create_llmcompiler(model, tools.tools, eager=eager, plan_format="text").compile(
+        checkpointer=checkpointer
+    )
     thread: RunnableConfig = {"configurable": {"thread_id": uuid.uuid4().hex}}
     parsed_at: dict[int, float] = {}
     delays: list[float] = []

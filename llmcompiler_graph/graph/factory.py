@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.language_models import LanguageModelLike
@@ -28,7 +29,7 @@ from llmcompiler_graph.graph.sync_bridge import AsyncNode, sync_node
 from llmcompiler_graph.graph.task_node import make_task_node
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.options import LLMCompilerOptions, Options, resolve_options
-from llmcompiler_graph.plan.native import REFERENCES_PROMPT, reference_tool_schemas
+from llmcompiler_graph.plan.native import REFERENCES_PROMPT, choose_plan_format, reference_tool_schemas
 from llmcompiler_graph.plan.prompts import build_planner_prompt
 from llmcompiler_graph.plan.tool_schemas import ToolLike, normalize_tools, tool_parameters
 from llmcompiler_graph.state import TaskDispatch, with_llmcompiler_keys
@@ -97,7 +98,7 @@ def _build_planner(
         needs_approval=runner.side_effect_tools,
         max_concurrency=options.max_concurrency,
         stream_protocol=options.stream_protocol,
-        plan_format=options.plan_format,
+        plan_format="tools" if options.plan_format == "tools" else "text",
     )
     return make_planner(settings)
 
@@ -202,6 +203,7 @@ def create_llmcompiler(
     """
     settings = resolve_options(options)
     planner_model = _resolve_model(model, "model")
+    settings = replace(settings, plan_format=choose_plan_format(planner_model, settings.plan_format))
     joiner_model = settings.joiner_model
     joiner_llm = planner_model if joiner_model is None else _resolve_model(joiner_model, "joiner_model")
     tool_map = normalize_tools(tools)

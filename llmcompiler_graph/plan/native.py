@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
@@ -42,6 +43,8 @@ from llmcompiler_graph.plan.references import find_references, renumber_referenc
 __all__ = [
     "REFERENCES_PROMPT",
     "PlanFormat",
+    "PlanFormatOption",
+    "choose_plan_format",
     "ToolCallStream",
     "add_chunk",
     "as_message",
@@ -50,6 +53,35 @@ __all__ = [
 
 PlanFormat = Literal["text", "tools"]
 """How the planner writes its plan: the paper's numbered text, or native tool calls."""
+PlanFormatOption = Literal["text", "tools", "auto"]
+"""What a caller may ask for: a format, or `"auto"` (see :func:`choose_plan_format`)."""
+
+
+def choose_plan_format(model: object, requested: PlanFormatOption) -> PlanFormat:
+    """The plan format for `model`: as requested, or with `"auto"`, `"tools"` if it calls tools.
+
+    A model says whether it calls tools in its LangChain profile (`profile["tool_calling"]`);
+    a model with no word on it calls tools when `bind_tools` works.
+
+    Example:
+        >>> from llmcompiler_graph.testing import ScriptedChatModel
+        >>> choose_plan_format(ScriptedChatModel(responses=["1. search('x')"]), "auto")
+        'text'
+    """
+    if requested != "auto":
+        return requested
+    base = model
+    while isinstance(base, RunnableBinding):
+        base = base.bound
+    profile = getattr(base, "profile", None) or {}
+    if isinstance(profile, Mapping) and isinstance(profile.get("tool_calling"), bool):
+        return "tools" if profile["tool_calling"] else "text"
+    try:
+        getattr(model, "bind_tools")([])  # noqa: B009 (a model without the method does not call tools)
+    except (AttributeError, NotImplementedError, TypeError, ValueError):
+        return "text"
+    return "tools"
+
 
 REFERENCES_PROMPT = """\
 Call every tool the question needs in one turn when you can; the calls run in parallel.
