@@ -169,3 +169,18 @@ def test_a_model_that_cannot_call_tools_is_refused_at_build_time() -> None:
     model = GenericFakeChatModel(messages=iter([AIMessage("x")]))
     with pytest.raises(ValueError, match="plan_format='text'"):
         create_llmcompiler(model, tools(), plan_format="tools")
+
+
+async def test_auto_chooses_native_plans_for_a_model_that_calls_tools_and_text_for_one_that_does_not() -> (
+    None
+):
+    from llmcompiler_graph.plan.native import choose_plan_format
+
+    turn = calls(("search", {"query": "K2"}, "call_k"))
+    native = ScriptedChatModel(responses=[turn, "8611 m"])
+    state = await create_llmcompiler(native, tools()).compile().ainvoke(question())  # plan_format="auto"
+    assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]
+    assert native.prompts[0][0].content.startswith("Call every tool the question needs")
+    assert choose_plan_format(GenericFakeChatModel(messages=iter([])), "auto") == "text"
+    assert choose_plan_format(ScriptedChatModel(responses=["x"], tool_calling=True), "auto") == "tools"
+    assert choose_plan_format(ScriptedChatModel(responses=["1. search('x')"]), "auto") == "text"

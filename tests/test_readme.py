@@ -29,6 +29,7 @@ PRINTED: dict[str, list[str]] = {
         "[('send_email', {'to': 'team', 'body': '$1'})]",
         "{'to': 'ops', 'body': 'Everest: 8,849 m'}",
     ],
+    "docs/api.md": ["['human', 'ai', 'tool', 'tool', 'tool', 'ai'] 238\n"],
     "docs/sot.md": [
         "1. Exercise: Move every day.\n2. Sleep: Keep a schedule.\n",
         "True\n",
