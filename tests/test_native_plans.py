@@ -184,3 +184,37 @@ async def test_auto_chooses_native_plans_for_a_model_that_calls_tools_and_text_f
     assert choose_plan_format(GenericFakeChatModel(messages=iter([])), "auto") == "text"
     assert choose_plan_format(ScriptedChatModel(responses=["x"], tool_calling=True), "auto") == "tools"
     assert choose_plan_format(ScriptedChatModel(responses=["1. search('x')"]), "auto") == "text"
+
+
+async def test_the_messages_stream_is_create_agents_token_for_token() -> None:
+    from langchain.agents import create_agent as langchain_create_agent
+
+    def script() -> ScriptedChatModel:
+        turn = calls(("search", {"query": "Everest"}, "call_e"), ("search", {"query": "K2"}, "call_k"))
+        return ScriptedChatModel(responses=[turn, "Everest 8849, K2 8611."])
+
+    async def streamed(agent: Any) -> list[tuple[Any, ...]]:
+        seen = []
+        async for message, _ in agent.astream(question("Heights?"), stream_mode="messages"):
+            names = [c.get("name") for c in getattr(message, "tool_call_chunks", None) or []]
+            seen.append((message.type, message.content, names))
+        return seen
+
+    mine = await streamed(create_agent(script(), tools()))
+    reference = await streamed(langchain_create_agent(script(), tools()))
+    assert mine == reference
+    assert (
+        "".join(str(content) for kind, content, _ in mine if kind == "AIMessageChunk")
+        == "Everest 8849, K2 8611."
+    )
+
+
+async def test_each_turn_and_the_tool_results_arrive_as_message_updates() -> None:
+    turn = calls(("search", {"query": "Everest"}, "call_e"), ("search", {"query": "K2"}, "call_k"))
+    agent = create_agent(ScriptedChatModel(responses=[turn, "done"]), tools())
+    updates = [
+        (node, [m.type for m in update.get("messages", [])])
+        async for chunk in agent.astream(question(), stream_mode="updates")
+        for node, update in chunk.items()
+    ]
+    assert updates == [("planner", ["ai"]), ("scheduler", ["tool", "tool"]), ("joiner", ["ai"])]

@@ -50,8 +50,13 @@ def round_tasks(tasks: Mapping[int, Task]) -> list[Task]:
     return [tasks[i] for i in sorted(tasks) if tasks[i]["plan_round"] == latest]
 
 
-def round_messages(tasks: Sequence[Task], name: str | None = None) -> list[AnyMessage]:
+def round_messages(
+    tasks: Sequence[Task], name: str | None = None, recorded: Sequence[AnyMessage] = ()
+) -> list[AnyMessage]:
     """One `AIMessage` with the round's calls as `tool_calls`, then a `ToolMessage` per call.
+
+    When `recorded` (the conversation so far) already holds the model's own message making
+    these calls (native plans), only the `ToolMessage`s are added.
 
     Example:
         >>> task = {"idx": 1, "tool": "search", "args": {"query": "x"}, "status": "done",
@@ -62,7 +67,10 @@ def round_messages(tasks: Sequence[Task], name: str | None = None) -> list[AnyMe
     if not tasks:
         return []
     calls = [ToolCall(name=t["tool"], args=dict(t["args"]), id=_call_id(t), type="tool_call") for t in tasks]
-    messages: list[AnyMessage] = [AIMessage(content="", tool_calls=calls, name=name)]
+    made = {c["id"] for m in recorded if isinstance(m, AIMessage) for c in m.tool_calls}
+    messages: list[AnyMessage] = []
+    if not {c["id"] for c in calls} <= made:
+        messages.append(AIMessage(content="", tool_calls=calls, name=name))
     messages.extend(_tool_message(t) for t in tasks)
     return messages
 

@@ -98,7 +98,7 @@ async def _native_decide(
 ) -> tuple[JoinerDecision, UsageMetadata | None, AIMessage | None]:
     """The model's next turn over the round's calls and results: text answers, tool calls replan.
 
-    The text streams as the answer until the turn shows a tool call (then it is the next plan).
+    The turn streams as the model's own run (`stream_mode="messages"`), as under create_agent.
     """
     turn: AIMessageChunk | None = None
     text, usage, calling = "", None, False
@@ -109,8 +109,6 @@ async def _native_decide(
                 usage = total_usage(usage, chunk_usage(chunk))
                 calling = calling or bool(getattr(chunk, "tool_call_chunks", None))
                 text += chunk_text(chunk)
-                if not calling:
-                    answer.offer(text)
     except TimeoutError:
         return JoinerDecision("finish", None, f"{OUT_OF_TIME} {text}".strip(), well_formed=False), usage, None
     reply = as_message(turn)
@@ -139,8 +137,7 @@ async def _next_turn(
 ) -> tuple[JoinerDecision, UsageMetadata | None, AIMessage | None]:
     """The model's next turn (native plans); the planner's own turn when it already answered."""
     answered = _planner_answered(state, this_round)
-    if answered is not None:
-        call.answer.offer(chunk_text(answered))
+    if answered is not None:  # it streamed as the planner's turn
         return JoinerDecision("finish", None, chunk_text(answered)), None, answered
     prompt: list[BaseMessage] = [SystemMessage(system_prompt), *state["messages"]]
     return await _native_decide(model, prompt, call.config, call.answer, call.give_up)
@@ -195,6 +192,15 @@ def _announce(decision: JoinerDecision, replan: bool, replans: int, *, forced: b
     )
 
 
+def _replan(decision: JoinerDecision, replans: int, reply: AIMessage | None) -> dict[str, Any]:
+    """What a replan leaves for the planner: the feedback, or (native plans) the model's next calls."""
+    feedback = decision.content or decision.thought or "the results were not sufficient"
+    update: dict[str, Any] = {"replans": replans + 1, "replan_feedback": feedback, "model_turn": reply}
+    if reply is not None:  # the model's message making the next calls, as create_agent records it
+        update["messages"] = [reply]
+    return update
+
+
 async def _structured(
     structured_answer: StructuredAnswer, state: LLMCompilerState, text: str, config: RunnableConfig
 ) -> Any:
@@ -232,7 +238,9 @@ def make_joiner(
     calls are the next plan, which the planner runs without asking the model again. Once
     replans are spent the turn is asked of `model`, without tools.
     """
-    tags = [JOINER_TAG] if stream_protocol else [JOINER_TAG, TAG_NOSTREAM]
+    # A native turn streams as create_agent's model does (its text is the answer, as it is).
+    native = tools_model is not None
+    tags = [JOINER_TAG] if stream_protocol or native else [JOINER_TAG, TAG_NOSTREAM]
 
     async def joiner(state: LLMCompilerState, config: RunnableConfig) -> Command[Any]:
         replans = state.get("replans", 0)
@@ -266,17 +274,14 @@ def make_joiner(
         notes = _with_notes(state, decision)
         if replan:
             answer.cancel()
-            feedback = decision.content or decision.thought or "the results were not sufficient"
-            update: dict[str, Any] = {
-                "replans": replans + 1,
-                "replan_feedback": feedback,
-                "usage": usage,
-                "model_turn": reply,
-                **notes,
-            }
-            return Command(goto=PLANNER_NODE, update=update)
+            return Command(
+                goto=PLANNER_NODE, update={**_replan(decision, replans, reply), "usage": usage, **notes}
+            )
         text = _final_answer(decision, replans, deadline)
-        final = answer_message(text, name=name, usage=usage, message_id=await answer.finish(text))
+        if native and reply is not None and text == decision.content:  # the model's own message
+            final = reply if name is None else reply.model_copy(update={"name": name})
+        else:
+            final = answer_message(text, name=name, usage=usage, message_id=await answer.finish(text))
         update = {"messages": [final], "replan_feedback": None, "usage": usage, "model_turn": None, **notes}
         if structured_answer is not None:
             update["structured_response"] = await _structured(structured_answer, state, text, config)

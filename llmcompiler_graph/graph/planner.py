@@ -180,6 +180,8 @@ class _PlanRound:
         )
         #: The model's turn, in native mode: its tool calls are the plan; without any, the answer.
         self.turn: AIMessage | None = None
+        #: Whether this step asked the model for the turn (not given it by the joiner).
+        self.made_turn = False
         self.chunks_read = 0
         self.usage: UsageMetadata | None = None
         self.mode = settings.start_mode(config)
@@ -383,6 +385,7 @@ async def _read_native_turn(
     plan.turn = as_message(turn)
     plan.consume(plan.calls.finish(plan.turn))
     plan.builder.joined = True
+    plan.made_turn = True
 
 
 def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, Any]) -> dict[str, Any]:
@@ -415,6 +418,8 @@ def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, A
         "tasks": Overwrite(builder.tasks) if question.new else builder.tasks,
         "model_turn": plan.turn if answered else None,
     }
+    if plan.made_turn and plan.turn is not None and plan.turn.tool_calls:
+        update["messages"] = [plan.turn]  # the model's own message making the calls, as create_agent's
     if question.new:
         update["replans"] = 0
         update["approvals"] = Overwrite({})
@@ -429,7 +434,9 @@ def make_planner(settings: PlannerSettings) -> PlannerNode:
     tokens stream on `stream_mode="messages"` (tagged `llmcompiler:plan`) only with
     `stream_protocol=True`.
     """
-    tags = [PLAN_TAG] if settings.stream_protocol else [PLAN_TAG, TAG_NOSTREAM]
+    # A native turn is what create_agent's model streams; a text plan is protocol text.
+    native = settings.plan_format == "tools"
+    tags = [PLAN_TAG] if settings.stream_protocol or native else [PLAN_TAG, TAG_NOSTREAM]
     model_config: RunnableConfig = {"tags": tags, "metadata": model_call_metadata(ModelCall.PLAN)}
 
     async def planner(state: LLMCompilerState, config: RunnableConfig) -> dict[str, Any]:

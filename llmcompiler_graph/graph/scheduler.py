@@ -149,7 +149,8 @@ def make_scheduler(
             return Command(goto=sends, update={"tasks": updates})
         update: dict[str, Any] = {"tasks": updates}
         if record_rounds:
-            update["messages"] = round_messages(round_tasks({**tasks, **updates}), name)
+            recorded = state["messages"]
+            update["messages"] = round_messages(round_tasks({**tasks, **updates}), name, recorded)
         return Command(goto=JOINER_NODE, update=update)
 
     return scheduler
