@@ -28,7 +28,6 @@ def make_tool(name: str) -> Any:
 @pytest.mark.parametrize(
     ("tools", "error", "message"),
     [
-        ([], ValueError, "at least one tool"),
         ([search, search], ValueError, "two tools are named 'search'"),
         ([make_tool("web search")], ValueError, "tool name 'web search' cannot be called from a plan"),
         ([make_tool("2fast")], ValueError, "tool name '2fast' cannot be called"),

@@ -307,9 +307,10 @@ def test_a_model_name_without_provider_is_inferred(log: ToolLog, monkeypatch: py
     assert agent.get_graph().nodes.keys() >= {"planner", "joiner"}
 
 
-def test_no_tools_is_refused_with_what_to_use_instead() -> None:
-    with pytest.raises(ValueError, match=r"use langchain\.agents\.create_agent"):
-        create_agent(scripted(PLAN, ANSWER), [])
+async def test_no_tools_is_a_plain_chat_agent() -> None:
+    state = await create_agent(scripted("Hello!"), []).ainvoke(question("hi"))
+    assert [m.type for m in state["messages"]] == ["human", "ai"]
+    assert state["messages"][-1].content == "Hello!"
 
 
 # --------------------------------------------------------------------------- messages

@@ -181,9 +181,12 @@ async def test_auto_chooses_native_plans_for_a_model_that_calls_tools_and_text_f
     state = await create_llmcompiler(native, tools()).compile().ainvoke(question())  # plan_format="auto"
     assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]
     assert native.prompts[0][0].content.startswith("Call every tool the question needs")
-    assert choose_plan_format(GenericFakeChatModel(messages=iter([])), "auto") == "text"
-    assert choose_plan_format(ScriptedChatModel(responses=["x"], tool_calling=True), "auto") == "tools"
-    assert choose_plan_format(ScriptedChatModel(responses=["1. search('x')"]), "auto") == "text"
+    from llmcompiler_graph.plan.tool_schemas import normalize_tools
+
+    bound = list(normalize_tools(tools()).values())
+    assert choose_plan_format(GenericFakeChatModel(messages=iter([])), "auto", bound) == "text"
+    assert choose_plan_format(ScriptedChatModel(responses=["x"], tool_calling=True), "auto", bound) == "tools"
+    assert choose_plan_format(ScriptedChatModel(responses=["1. search('x')"]), "auto", bound) == "text"
 
 
 async def test_the_messages_stream_is_create_agents_token_for_token() -> None:
@@ -218,3 +221,38 @@ async def test_each_turn_and_the_tool_results_arrive_as_message_updates() -> Non
         for node, update in chunk.items()
     ]
     assert updates == [("planner", ["ai"]), ("scheduler", ["tool", "tool"]), ("joiner", ["ai"])]
+
+
+@pytest.mark.parametrize("no_tools", [[], None])
+async def test_an_agent_without_tools_answers_with_the_models_turn(no_tools: Any) -> None:
+    model = ScriptedChatModel(responses=["Paris."])
+    agent = create_agent(model, no_tools, system_prompt="Be brief.")
+    state = await agent.ainvoke(question("Capital of France?"))
+    assert [m.type for m in state["messages"]] == ["human", "ai"] and state["messages"][
+        -1
+    ].content == "Paris."
+    assert [m.type for m in model.prompts[0]] == ["system", "human"] and model.calls == 1
+
+
+async def test_a_model_that_does_not_stream_plans_natively_too() -> None:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    replies = iter([calls(("search", {"query": "K2"}, "call_k")), AIMessage("8611 m")])
+
+    class Whole(BaseChatModel):
+        """Answers in one piece (no _stream), and calls tools."""
+
+        @property
+        def _llm_type(self) -> str:
+            return "whole"
+
+        def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+            return self
+
+        def _generate(self, messages: Any, stop: Any = None, run_manager: Any = None, **kwargs: Any) -> Any:
+            return ChatResult(generations=[ChatGeneration(message=next(replies))])
+
+    state = await create_agent(Whole(), tools()).ainvoke(question())
+    assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]
+    assert state["messages"][2].content == "8611" and state["messages"][-1].content == "8611 m"

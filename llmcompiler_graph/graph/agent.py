@@ -168,7 +168,7 @@ def create_agent(
 
     Args:
         model: A chat model, or a model string (`"openai:gpt-4o-mini"`, `"gpt-4o-mini"`).
-        tools: LangChain tools or functions with docstrings (at least one).
+        tools: LangChain tools or functions with docstrings; without any, the model answers.
         system_prompt: Instructions or persona, given to the planner and the joiner.
         middleware: `AgentMiddleware`: tool hooks wrap every tool call; its `tools` and
             `state_schema` join the agent's; model-loop hooks are refused.
@@ -189,7 +189,7 @@ def create_agent(
         The compiled graph: `invoke`, `stream`, `ainvoke`, `astream`, `batch`.
 
     Raises:
-        ValueError: No tools, unknown interrupt nodes, unsupported middleware, or any
+        ValueError: Unknown interrupt nodes, unsupported middleware, or any
             invalid option of :func:`~llmcompiler_graph.create_llmcompiler`.
 
     Example:
@@ -240,14 +240,8 @@ def _checked_tools(
     tools: Sequence[ToolLike] | None, interrupt_before: list[str] | None, interrupt_after: list[str] | None
 ) -> Sequence[ToolLike]:
     """The tools, once what cannot work as with LangChain's create_agent is refused (at build time)."""
-    if not tools:
-        msg = (
-            "create_agent needs at least one tool here: LLMCompiler plans tool calls. "
-            "For a plain chat model without tools, use langchain.agents.create_agent."
-        )
-        raise ValueError(msg)
     _check_interrupts(interrupt_before, interrupt_after)
-    return tools
+    return tools or []
 
 
 def _check_interrupts(*node_lists: list[str] | None) -> None:

@@ -80,7 +80,8 @@ def _build_planner(
 ) -> PlannerNode:
     instructions = with_instructions(options.system_prompt)
     if options.plan_format == "tools":
-        model, prompt = _with_tools(model, tools), options.planner_prompt or REFERENCES_PROMPT
+        references = REFERENCES_PROMPT if tools else ""
+        model, prompt = _with_tools(model, tools), options.planner_prompt or references
     else:
         prompt = options.planner_prompt or build_planner_prompt(
             list(tools.values()), examples=options.planner_examples
@@ -105,6 +106,8 @@ def _build_planner(
 
 def _with_tools(model: LanguageModelLike, tools: dict[str, BaseTool]) -> LanguageModelLike:
     """`model` with the tools bound for native plans (each typed argument also takes `"$N"`)."""
+    if not tools:  # the agent is the model's own turn: nothing to bind
+        return model
     bind = getattr(model, "bind_tools", None)
     try:
         if bind is None:
@@ -125,7 +128,7 @@ def _build_joiner(model: LanguageModelLike, tools: dict[str, BaseTool], options:
     return make_joiner(
         model,
         options.max_replans,
-        instructions(REFERENCES_PROMPT if native else options.joiner_prompt),
+        instructions((REFERENCES_PROMPT if tools else "") if native else options.joiner_prompt),
         instructions(options.joiner_finish_only_prompt),
         name=options.name,
         stream_protocol=options.stream_protocol,
@@ -156,6 +159,11 @@ def _build_scheduler(dispatches: Dispatches, runner: TaskRunner, settings: Optio
         record_rounds=settings.message_history == "full",
         name=settings.name,
     )
+
+
+def _settled(options: Options, model: LanguageModelLike, tools: dict[str, BaseTool]) -> Options:
+    """The options with `plan_format="auto"` settled for this model and these tools."""
+    return replace(options, plan_format=choose_plan_format(model, options.plan_format, list(tools.values())))
 
 
 def create_llmcompiler(
@@ -201,12 +209,11 @@ def create_llmcompiler(
         >>> graph.invoke({"messages": [("user", "How tall is Everest?")]})["messages"][-1].content
         '8,849 m'
     """
-    settings = resolve_options(options)
     planner_model = _resolve_model(model, "model")
-    settings = replace(settings, plan_format=choose_plan_format(planner_model, settings.plan_format))
+    tool_map = normalize_tools(tools)
+    settings = _settled(resolve_options(options), planner_model, tool_map)
     joiner_model = settings.joiner_model
     joiner_llm = planner_model if joiner_model is None else _resolve_model(joiner_model, "joiner_model")
-    tool_map = normalize_tools(tools)
     runner = _build_runner(tool_map, settings)
     dispatches = Dispatches(runner, settings.max_concurrency)
     scheduler = _build_scheduler(dispatches, runner, settings)

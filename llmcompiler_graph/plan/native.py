@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, message_chunk_to_message
+from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.runnables import RunnableBinding
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
@@ -57,17 +58,27 @@ PlanFormatOption = Literal["text", "tools", "auto"]
 """What a caller may ask for: a format, or `"auto"` (see :func:`choose_plan_format`)."""
 
 
-def choose_plan_format(model: object, requested: PlanFormatOption) -> PlanFormat:
+def choose_plan_format(
+    model: object, requested: PlanFormatOption, tools: Sequence[BaseTool] = ()
+) -> PlanFormat:
     """The plan format for `model`: as requested, or with `"auto"`, `"tools"` if it calls tools.
 
     A model says whether it calls tools in its LangChain profile (`profile["tool_calling"]`);
-    a model with no word on it calls tools when `bind_tools` works.
+    a model with no word on it calls tools when binding `tools` works. Without tools there
+    is no plan to write: the agent is the model's own turn (`"tools"`, nothing bound).
 
     Example:
         >>> from llmcompiler_graph.testing import ScriptedChatModel
-        >>> choose_plan_format(ScriptedChatModel(responses=["1. search('x')"]), "auto")
+        >>> def search(query: str) -> str:
+        ...     '''Look a query up.'''
+        ...     return query
+        >>> from llmcompiler_graph.plan.tool_schemas import normalize_tools
+        >>> tools = list(normalize_tools([search]).values())
+        >>> choose_plan_format(ScriptedChatModel(responses=["1. search('x')"]), "auto", tools)
         'text'
     """
+    if not tools:
+        return "tools"
     if requested != "auto":
         return requested
     base = model
@@ -77,7 +88,7 @@ def choose_plan_format(model: object, requested: PlanFormatOption) -> PlanFormat
     if isinstance(profile, Mapping) and isinstance(profile.get("tool_calling"), bool):
         return "tools" if profile["tool_calling"] else "text"
     try:
-        getattr(model, "bind_tools")([])  # noqa: B009 (a model without the method does not call tools)
+        getattr(model, "bind_tools")(reference_tool_schemas(tools))  # noqa: B009 (no method: no tool calls)
     except (AttributeError, NotImplementedError, TypeError, ValueError):
         return "text"
     return "tools"
@@ -131,10 +142,31 @@ def reference_tool_schemas(tools: Sequence[BaseTool]) -> list[dict[str, Any]]:
     return schemas
 
 
+def _as_chunk(message: AIMessage) -> AIMessageChunk:
+    """A whole reply as one chunk (what `astream` yields for a model that does not stream)."""
+    pieces: list[tuple[str | None, str | None, str | None]]
+    pieces = [(c["name"], json.dumps(c["args"]), c.get("id")) for c in message.tool_calls]
+    pieces += [(c.get("name"), c.get("args"), c.get("id")) for c in message.invalid_tool_calls]
+    return AIMessageChunk(
+        content=message.content,
+        id=message.id,
+        name=message.name,
+        additional_kwargs=message.additional_kwargs,
+        response_metadata=message.response_metadata,
+        usage_metadata=message.usage_metadata,
+        tool_call_chunks=[
+            tool_call_chunk(name=name, args=args, id=call_id, index=index)
+            for index, (name, args, call_id) in enumerate(pieces)
+        ],
+    )
+
+
 def add_chunk(turn: AIMessageChunk | None, chunk: object) -> AIMessageChunk | None:
     """The streamed turn so far with `chunk` added (a plain text chunk counts as content)."""
     if isinstance(chunk, str):
         chunk = AIMessageChunk(content=chunk)
+    elif isinstance(chunk, AIMessage) and not isinstance(chunk, AIMessageChunk):
+        chunk = _as_chunk(chunk)
     if not isinstance(chunk, AIMessageChunk):
         return turn
     return chunk if turn is None else turn + chunk

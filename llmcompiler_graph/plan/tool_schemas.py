@@ -51,8 +51,10 @@ _JSON_TYPES = {
 def normalize_tools(tools: Sequence[ToolLike]) -> dict[str, BaseTool]:
     """Turn the user's tools into LangChain tools keyed by name.
 
+    No tools is no error: the agent then answers with the model's own turn.
+
     Raises:
-        ValueError: No tools, a name the plan syntax cannot call, the reserved name
+        ValueError: A name the plan syntax cannot call, the reserved name
             `join`, or two tools with the same name.
         TypeError: Something that is neither a tool nor a callable.
 
@@ -66,9 +68,6 @@ def normalize_tools(tools: Sequence[ToolLike]) -> dict[str, BaseTool]:
     if isinstance(tools, BaseTool | str) or callable(tools):
         msg = "tools must be a list of tools, not a single tool"
         raise TypeError(msg)
-    if not tools:
-        msg = "tools must contain at least one tool"
-        raise ValueError(msg)
     by_name: dict[str, BaseTool] = {}
     for item in tools:
         if isinstance(item, BaseTool):
