@@ -25,7 +25,7 @@ from typing_extensions import TypedDict
 
 from llmcompiler_graph.durability.thread_locks import StoreLock
 from llmcompiler_graph.execution.tool_call import ToolWrapper
-from llmcompiler_graph.plan.native import PlanFormatOption
+from llmcompiler_graph.plan.native import ModelWrapper, PlanFormatOption
 from llmcompiler_graph.plan.prompts import (
     JOINER_FINISH_ONLY_PROMPT,
     JOINER_SYSTEM_PROMPT,
@@ -124,6 +124,9 @@ class LLMCompilerOptions(AgentOptions, total=False):
     tool_wrappers: Sequence[ToolWrapper]
     """Async `wrap_tool_call` hooks, outermost first, around every tool call (retries,
     caching, rewriting a request); tools run through LangGraph's `ToolNode` either way."""
+    model_wrappers: Sequence[ModelWrapper]
+    """Async `wrap_model_call` hooks (`(ModelRequest, handler) -> ModelResponse`), outermost
+    first, around every model turn of native plans (`create_agent(middleware=...)` fills it)."""
     system_prompt: str | SystemMessage | None
     """Instructions or a persona, as `create_agent` takes them: given to both the planner
     and the joiner, ahead of their own prompts."""
@@ -159,6 +162,7 @@ class Options:
     joiner_finish_only_prompt: str = JOINER_FINISH_ONLY_PROMPT
     state_schema: type[Any] = LLMCompilerState
     tool_wrappers: Sequence[ToolWrapper] = ()
+    model_wrappers: Sequence[ModelWrapper] = ()
     system_prompt: str | SystemMessage | None = None
     name: str | None = None
     response_format: Any = None

@@ -256,3 +256,39 @@ async def test_a_model_that_does_not_stream_plans_natively_too() -> None:
     state = await create_agent(Whole(), tools()).ainvoke(question())
     assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]
     assert state["messages"][2].content == "8611" and state["messages"][-1].content == "8611 m"
+
+
+async def test_model_middleware_wraps_every_turn_of_a_native_plan() -> None:
+    from langchain.agents.middleware import dynamic_prompt, wrap_model_call
+
+    seen: list[int] = []
+
+    @dynamic_prompt
+    def persona(request: Any) -> str:
+        seen.append(len(request.messages))
+        return "You are a terse geographer."
+
+    @wrap_model_call
+    async def emulate_first(request: Any, handler: Any) -> Any:
+        if len(request.messages) == 1:  # the first turn: answered here, the model is not asked
+            return calls(("search", {"query": "K2"}, "call_k"))
+        return await handler(request)
+
+    model = ScriptedChatModel(responses=["K2 is 8611 m."], tool_calling=True)
+    agent = create_agent(model, tools(), middleware=[persona, emulate_first])
+    state = await agent.ainvoke(question())
+    assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]
+    assert state["messages"][2].content == "8611"
+    assert model.calls == 1 and model.prompts[0][0].content == "You are a terse geographer."
+    assert seen == [1, 3]  # both turns went through the hooks
+
+
+def test_model_middleware_with_text_plans_is_refused_at_build_time() -> None:
+    from langchain.agents.middleware import dynamic_prompt
+
+    @dynamic_prompt
+    def persona(request: Any) -> str:
+        return "terse"
+
+    with pytest.raises(ValueError, match="wraps model turns of native plans"):
+        create_agent(ScriptedChatModel(responses=["1. search('x')"]), tools(), middleware=[persona])

@@ -23,6 +23,7 @@ from typing_extensions import Unpack
 
 from llmcompiler_graph.execution.tool_call import ToolExecute, ToolWrapper
 from llmcompiler_graph.graph.factory import create_llmcompiler
+from llmcompiler_graph.graph.model_call import model_wrapper
 from llmcompiler_graph.nodes import APPROVE_NODE, EXECUTE_TASK_NODE, JOINER_NODE, PLANNER_NODE, SCHEDULER_NODE
 from llmcompiler_graph.options import AgentOptions
 from llmcompiler_graph.plan.tool_schemas import ToolLike
@@ -39,8 +40,6 @@ UNSUPPORTED_MIDDLEWARE_HOOKS = (
     "aafter_model",
     "after_agent",
     "aafter_agent",
-    "wrap_model_call",
-    "awrap_model_call",
 )
 """Middleware hooks that belong to create_agent's single model loop; LLMCompiler has none."""
 
@@ -50,6 +49,12 @@ def _overrides(middleware: Any, hook: str) -> bool:
 
     mine = getattr(type(middleware), hook, None)
     return mine is not None and mine is not getattr(AgentMiddleware, hook, None)
+
+
+def _wraps_model(middleware: Any) -> bool:
+    return _is_middleware(middleware) and (
+        _overrides(middleware, "awrap_model_call") or _overrides(middleware, "wrap_model_call")
+    )
 
 
 def _from_sync(wrap: Any) -> ToolWrapper:
@@ -170,8 +175,7 @@ def create_agent(
         model: A chat model, or a model string (`"openai:gpt-4o-mini"`, `"gpt-4o-mini"`).
         tools: LangChain tools or functions with docstrings; without any, the model answers.
         system_prompt: Instructions or persona, given to the planner and the joiner.
-        middleware: `AgentMiddleware`: tool hooks wrap every tool call; its `tools` and
-            `state_schema` join the agent's; model-loop hooks are refused.
+        middleware: `AgentMiddleware`: tool and model-call hooks wrap each call; `tools` join.
         response_format: A schema (or strategy): the answer as `state["structured_response"]`.
         state_schema: Extra state keys (an `AgentState` or `LLMCompilerState` subclass), merged.
         context_schema: Schema of the run context tools read through `ToolRuntime`.
@@ -212,6 +216,7 @@ def create_agent(
         context_schema=context_schema,
         state_schema=with_llmcompiler_keys(state_schema, *middleware_state_schemas(middleware)),
         tool_wrappers=tool_wrappers(middleware),
+        model_wrappers=[model_wrapper(m) for m in middleware if _wraps_model(m)],
         **llmcompiler_options,
     )
     stream_transformers = stream_transformers_of(middleware, transformers)

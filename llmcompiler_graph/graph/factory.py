@@ -21,7 +21,7 @@ from llmcompiler_graph.execution.approval import (
 from llmcompiler_graph.execution.fetching_unit import Dispatches, Gate
 from llmcompiler_graph.execution.runner import TaskRunner
 from llmcompiler_graph.execution.tool_call import make_tool_node
-from llmcompiler_graph.graph.joiner import JoinerNode, make_joiner
+from llmcompiler_graph.graph.joiner import JoinerNode, NativeJoin, make_joiner
 from llmcompiler_graph.graph.planner import PlannerNode, PlannerSettings, make_planner
 from llmcompiler_graph.graph.scheduler import make_scheduler
 from llmcompiler_graph.graph.structured import make_structured_answer, with_instructions
@@ -78,7 +78,7 @@ def _needs_approval(tools: dict[str, BaseTool], side_effect_tools: Any) -> froze
 def _build_planner(
     model: LanguageModelLike, tools: dict[str, BaseTool], runner: TaskRunner, options: Options
 ) -> PlannerNode:
-    instructions = with_instructions(options.system_prompt)
+    instructions, base_model = with_instructions(options.system_prompt), model
     if options.plan_format == "tools":
         references = REFERENCES_PROMPT if tools else ""
         model, prompt = _with_tools(model, tools), options.planner_prompt or references
@@ -100,6 +100,8 @@ def _build_planner(
         max_concurrency=options.max_concurrency,
         stream_protocol=options.stream_protocol,
         plan_format="tools" if options.plan_format == "tools" else "text",
+        base_model=base_model,
+        model_wrappers=options.model_wrappers,
     )
     return make_planner(settings)
 
@@ -135,7 +137,9 @@ def _build_joiner(model: LanguageModelLike, tools: dict[str, BaseTool], options:
         return_direct={name for name, tool in tools.items() if tool.return_direct},
         structured_answer=make_structured_answer(model, options.response_format),
         run_timeout=options.run_timeout,
-        tools_model=_with_tools(model, tools) if native else None,
+        native=NativeJoin(_with_tools(model, tools), list(tools.values()), options.model_wrappers)
+        if native
+        else None,
     )
 
 
@@ -162,8 +166,22 @@ def _build_scheduler(dispatches: Dispatches, runner: TaskRunner, settings: Optio
 
 
 def _settled(options: Options, model: LanguageModelLike, tools: dict[str, BaseTool]) -> Options:
-    """The options with `plan_format="auto"` settled for this model and these tools."""
-    return replace(options, plan_format=choose_plan_format(model, options.plan_format, list(tools.values())))
+    """The options with `plan_format="auto"` settled for this model and these tools.
+
+    Raises:
+        ValueError: Model middleware (`model_wrappers`) with text plans, which it cannot wrap.
+    """
+    settled = replace(
+        options, plan_format=choose_plan_format(model, options.plan_format, list(tools.values()))
+    )
+    if settled.model_wrappers and settled.plan_format == "text":
+        msg = (
+            "model middleware (wrap_model_call, dynamic_prompt) wraps model turns of native plans, "
+            "and this agent plans in text (a model without tool calling, or plan_format='text'): "
+            "use a model that calls tools, or pass planner_prompt=/joiner_prompt= instead"
+        )
+        raise ValueError(msg)
+    return settled
 
 
 def create_llmcompiler(

@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
+from langchain_core.tools import BaseTool
 from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END
 from langgraph.types import Command
@@ -26,6 +27,7 @@ from llmcompiler_graph.graph.conversation import (
     round_tasks,
     total_usage,
 )
+from llmcompiler_graph.graph.model_call import ModelTurn, ModelWrapper, take_turn
 from llmcompiler_graph.graph.structured import StructuredAnswer
 from llmcompiler_graph.nodes import PLANNER_NODE, ModelCall, model_call_metadata
 from llmcompiler_graph.plan.joiner_output import JoinerDecision, parse_joiner_output, streaming_answer
@@ -34,7 +36,7 @@ from llmcompiler_graph.plan.prompts import build_joiner_prompt
 from llmcompiler_graph.plan.stream import chunk_text, chunk_usage, returned_nothing
 from llmcompiler_graph.state import LLMCompilerState, Task
 
-__all__ = ["make_joiner"]
+__all__ = ["NativeJoin", "make_joiner"]
 
 JoinerNode = Callable[[LLMCompilerState, RunnableConfig], Coroutine[Any, Any, Command[Any]]]
 
@@ -126,21 +128,55 @@ class _Call:
     config: RunnableConfig
     answer: AnswerStream
     give_up: float | None
+    can_replan: bool
+
+
+@dataclass(frozen=True)
+class NativeJoin:
+    """What the joiner needs for native plans: the model with and without tools, and the hooks.
+
+    Attributes:
+        tools_model: The model with the tools bound (a turn that may replan).
+        tools: The tools, for `wrap_model_call` hooks' requests.
+        model_wrappers: `create_agent`'s `wrap_model_call` hooks, outermost first.
+    """
+
+    tools_model: LanguageModelLike
+    tools: Sequence[BaseTool] = ()
+    model_wrappers: Sequence[ModelWrapper] = ()
 
 
 async def _next_turn(
     model: LanguageModelLike,
+    native: NativeJoin,
     system_prompt: str,
     state: LLMCompilerState,
     this_round: Sequence[Task],
     call: _Call,
 ) -> tuple[JoinerDecision, UsageMetadata | None, AIMessage | None]:
-    """The model's next turn (native plans); the planner's own turn when it already answered."""
+    """The model's next turn (native plans): with the tools while it may replan, through the hooks.
+
+    When the planner's turn already answered (it called no tool), that turn is the answer.
+    """
     answered = _planner_answered(state, this_round)
     if answered is not None:  # it streamed as the planner's turn
         return JoinerDecision("finish", None, chunk_text(answered)), None, answered
-    prompt: list[BaseMessage] = [SystemMessage(system_prompt), *state["messages"]]
-    return await _native_decide(model, prompt, call.config, call.answer, call.give_up)
+    if not native.model_wrappers:
+        turn_model = native.tools_model if call.can_replan else model
+        prompt: list[BaseMessage] = [SystemMessage(system_prompt), *state["messages"]]
+        return await _native_decide(turn_model, prompt, call.config, call.answer, call.give_up)
+    usage: list[UsageMetadata | None] = [None]
+
+    def count(chunk: Any) -> None:
+        usage[0] = total_usage(usage[0], chunk_usage(chunk))
+
+    tools = native.tools if call.can_replan else ()
+    ask = ModelTurn(model, system_prompt, state["messages"], tools, state, call.config)
+    reply = await take_turn(ask, native.model_wrappers, count)
+    text = chunk_text(reply)
+    if reply.tool_calls:
+        return JoinerDecision("replan", None, text.strip()), usage[0], reply
+    return JoinerDecision("finish", None, text or NO_REPLY, well_formed=bool(text)), usage[0], reply
 
 
 def _planner_answered(state: LLMCompilerState, this_round: Sequence[Task]) -> AIMessage | None:
@@ -220,7 +256,7 @@ def make_joiner(
     return_direct: Collection[str] = frozenset(),
     structured_answer: StructuredAnswer | None = None,
     run_timeout: float | None = None,
-    tools_model: LanguageModelLike | None = None,
+    native: NativeJoin | None = None,
 ) -> JoinerNode:
     """Build the joiner node.
 
@@ -233,14 +269,13 @@ def make_joiner(
     With `run_timeout`, the joiner's model call ends at most `run_timeout` seconds after
     the run's deadline.
 
-    With `tools_model` (native plans: `model` with the tools bound) the joiner is the
+    With `native` (native plans: `model` with the tools bound, and the hooks) the joiner is the
     model's next turn over the messages, as in `create_agent`: text is the answer, tool
     calls are the next plan, which the planner runs without asking the model again. Once
     replans are spent the turn is asked of `model`, without tools.
     """
     # A native turn streams as create_agent's model does (its text is the answer, as it is).
-    native = tools_model is not None
-    tags = [JOINER_TAG] if stream_protocol or native else [JOINER_TAG, TAG_NOSTREAM]
+    tags = [JOINER_TAG] if stream_protocol or native is not None else [JOINER_TAG, TAG_NOSTREAM]
 
     async def joiner(state: LLMCompilerState, config: RunnableConfig) -> Command[Any]:
         replans = state.get("replans", 0)
@@ -257,14 +292,15 @@ def make_joiner(
             # The answer may take one more run_timeout after the deadline, never longer.
             give_up = deadline + run_timeout if deadline is not None and run_timeout is not None else None
             part = model_call_metadata(ModelCall.JOINER, can_replan=can_replan)
-            call = _Call(merge_configs(config, {"tags": tags, "metadata": part}), answer, give_up)
-            if tools_model is None:
+            call = _Call(merge_configs(config, {"tags": tags, "metadata": part}), answer, give_up, can_replan)
+            if native is None:
                 prompt = _joiner_prompt(state, system_prompt if can_replan else finish_only_prompt)
                 decision, usage = await _decide(model, prompt, call.config, answer, give_up)
                 reply = None
             else:
-                turn_model = tools_model if can_replan else model
-                decision, usage, reply = await _next_turn(turn_model, system_prompt, state, this_round, call)
+                decision, usage, reply = await _next_turn(
+                    model, native, system_prompt, state, this_round, call
+                )
         except BaseException:
             answer.cancel()
             raise
@@ -278,7 +314,7 @@ def make_joiner(
                 goto=PLANNER_NODE, update={**_replan(decision, replans, reply), "usage": usage, **notes}
             )
         text = _final_answer(decision, replans, deadline)
-        if native and reply is not None and text == decision.content:  # the model's own message
+        if native is not None and reply is not None and text == decision.content:  # the model's own message
             final = reply if name is None else reply.model_copy(update={"name": name})
         else:
             final = answer_message(text, name=name, usage=usage, message_id=await answer.finish(text))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_core.language_models import LanguageModelLike
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
@@ -41,6 +41,7 @@ from llmcompiler_graph.execution.records import skipped, task_updates, unfinishe
 from llmcompiler_graph.execution.runner import TaskRunner
 from llmcompiler_graph.graph.answer_stream import PLAN_TAG
 from llmcompiler_graph.graph.conversation import current_question, prompt_history, total_usage
+from llmcompiler_graph.graph.model_call import ModelTurn, ModelWrapper, take_turn
 from llmcompiler_graph.graph.sync_bridge import in_sync_run
 from llmcompiler_graph.nodes import EXECUTE_TASK_NODE, ModelCall, model_call_metadata
 from llmcompiler_graph.plan.builder import PlanBuilder
@@ -86,6 +87,10 @@ class PlannerSettings:
     plan_format: PlanFormat = "text"
     """`"text"`: the paper's numbered plan; `"tools"`: a model turn of native tool calls
     (`model` has the tools bound, see :mod:`llmcompiler_graph.plan.native`)."""
+    base_model: LanguageModelLike | None = None
+    """The model without tools bound: what `model_wrappers` get in their request."""
+    model_wrappers: Sequence[ModelWrapper] = ()
+    """`create_agent`'s `wrap_model_call` hooks, outermost first, around each native turn."""
 
     def __post_init__(self) -> None:
         if self.stop is None and self.plan_format == "text" and accepts_stop(self.model):
@@ -199,6 +204,10 @@ class _PlanRound:
         self._task_config = merge_configs(
             config, {"metadata": {"langgraph_node": EXECUTE_TASK_NODE, "llmcompiler_eager": True}}
         )
+
+    def count_usage(self, chunk: Any) -> None:
+        """Add a streamed chunk's token usage to the plan's."""
+        self.usage = total_usage(self.usage, chunk_usage(chunk))
 
     def read(self, text: str) -> ReadOutcome:
         """Parse one streamed chunk; whether to read on."""
@@ -370,22 +379,38 @@ async def _read_native_turn(
         plan.consume(plan.calls.finish(written))
         plan.builder.joined = True
         return
-    deadline, turn = plan.question.deadline, None
-    prompt = _native_prompt(state, plan.settings)
+    deadline, settings = plan.question.deadline, plan.settings
+    call_config = merge_configs(config, model_config)
     try:
         async with asyncio.timeout(deadline - time.time() if deadline is not None else None):
-            async for chunk in plan.settings.model.astream(prompt, merge_configs(config, model_config)):
-                turn = add_chunk(turn, chunk)
-                plan.usage = total_usage(plan.usage, chunk_usage(chunk))
-                plan.consume(plan.calls.feed(chunk))
-                if plan.builder.full:
-                    break
+            if settings.model_wrappers:  # the hooks own the call: its calls start once it is final
+                ask = ModelTurn(settings.base_model, settings.system_prompt, state["messages"],
+                                list(settings.tools.values()), state, call_config)  # fmt: skip
+                plan.turn = await take_turn(ask, settings.model_wrappers, plan.count_usage)
+            else:
+                plan.turn = await _stream_native_turn(plan, _native_prompt(state, settings), call_config)
     except TimeoutError:
         plan.builder.issues.append("the run deadline (run_timeout) was reached while the plan streamed")
-    plan.turn = as_message(turn)
     plan.consume(plan.calls.finish(plan.turn))
     plan.builder.joined = True
     plan.made_turn = True
+
+
+async def _stream_native_turn(
+    plan: _PlanRound, prompt: list[BaseMessage], config: RunnableConfig
+) -> AIMessage | None:
+    """Stream the turn, handing each tool call to the plan as soon as its arguments are complete."""
+    turn: AIMessageChunk | None = None
+    try:
+        async for chunk in plan.settings.model.astream(prompt, config):
+            turn = add_chunk(turn, chunk)
+            plan.count_usage(chunk)
+            plan.consume(plan.calls.feed(chunk))
+            if plan.builder.full:
+                break
+    finally:
+        plan.turn = as_message(turn)  # what streamed, also when the deadline cuts it
+    return plan.turn
 
 
 def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, Any]) -> dict[str, Any]:

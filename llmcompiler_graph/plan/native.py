@@ -28,7 +28,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +43,8 @@ from llmcompiler_graph.plan.references import find_references, renumber_referenc
 
 __all__ = [
     "REFERENCES_PROMPT",
+    "ModelHandler",
+    "ModelWrapper",
     "PlanFormat",
     "PlanFormatOption",
     "choose_plan_format",
@@ -54,6 +56,10 @@ __all__ = [
 
 PlanFormat = Literal["text", "tools"]
 """How the planner writes its plan: the paper's numbered text, or native tool calls."""
+ModelHandler = Callable[[Any], Coroutine[Any, Any, Any]]
+"""A model call in `create_agent`'s middleware: `ModelRequest -> ModelResponse`."""
+ModelWrapper = Callable[[Any, ModelHandler], Coroutine[Any, Any, Any]]
+"""An async `wrap_model_call` hook around a native turn: `(ModelRequest, handler) -> ModelResponse`."""
 PlanFormatOption = Literal["text", "tools", "auto"]
 """What a caller may ask for: a format, or `"auto"` (see :func:`choose_plan_format`)."""
 
