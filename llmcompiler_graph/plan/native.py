@@ -225,14 +225,8 @@ class ToolCallStream:
 
     def finish(self, message: AIMessage | None = None) -> list[ParsedCall | PlanLineError]:
         """The turn ended: every call not yet returned (taken from `message` when nothing streamed)."""
-        if message is not None and not self._order:
-            for position, call in enumerate(message.tool_calls):
-                self._pending[position] = _Pending(call["name"], json.dumps(call["args"]), call.get("id"))
-                self._order.append(position)
-            for position, invalid in enumerate(message.invalid_tool_calls, start=len(self._order)):
-                args = invalid.get("args")
-                self._pending[position] = _Pending(invalid.get("name") or "", args or "", invalid.get("id"))
-                self._order.append(position)
+        if message is not None and not self._order:  # nothing streamed: the whole reply at once
+            return [*self.feed(_as_chunk(message)), *self._complete(upto=None)]
         return self._complete(upto=None)
 
     def _complete(self, upto: int | None) -> list[ParsedCall | PlanLineError]:
