@@ -101,6 +101,11 @@ _RUN_METADATA = "_llmcompiler_run_metadata"
 """The keyword argument that hands `_stream` / `_astream` the run config's metadata."""
 
 
+def _hand_metadata(kwargs: dict[str, Any], config: RunnableConfig | None) -> None:
+    """Put the run config's metadata in the call's keyword arguments (see `_run_metadata`)."""
+    kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+
+
 def _run_metadata(
     run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, kwargs: Mapping[str, Any]
 ) -> Mapping[str, Any] | None:
@@ -431,7 +436,7 @@ class LocalCompletionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """`BaseChatModel.invoke`, handing the model methods the run's metadata (see `_run_metadata`)."""
-        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        _hand_metadata(kwargs, config)
         return super().invoke(input, config, stop=stop, **kwargs)
 
     async def ainvoke(
@@ -443,7 +448,7 @@ class LocalCompletionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AIMessage:
         """`BaseChatModel.ainvoke`, handing the model methods the run's metadata (see `_run_metadata`)."""
-        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        _hand_metadata(kwargs, config)
         return await super().ainvoke(input, config, stop=stop, **kwargs)
 
     def stream(
@@ -455,7 +460,7 @@ class LocalCompletionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[AIMessageChunk]:
         """`BaseChatModel.stream`, handing `_stream` the run config's metadata (see `_run_metadata`)."""
-        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        _hand_metadata(kwargs, config)
         return super().stream(input, config, stop=stop, **kwargs)
 
     def astream(
@@ -467,7 +472,7 @@ class LocalCompletionChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[AIMessageChunk]:
         """`BaseChatModel.astream`, handing `_astream` the run config's metadata (see `_run_metadata`)."""
-        kwargs.setdefault(_RUN_METADATA, dict(ensure_config(config).get("metadata") or {}))
+        _hand_metadata(kwargs, config)
         return super().astream(input, config, stop=stop, **kwargs)
 
     def _generate(
