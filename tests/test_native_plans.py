@@ -292,3 +292,15 @@ def test_model_middleware_with_text_plans_is_refused_at_build_time() -> None:
 
     with pytest.raises(ValueError, match="wraps model turns of native plans"):
         create_agent(ScriptedChatModel(responses=["1. search('x')"]), tools(), middleware=[persona])
+
+
+async def test_calls_a_limit_drops_leave_the_conversation_so_every_call_has_its_result() -> None:
+    first = calls(("search", {"query": "Everest"}, "call_e"), ("search", {"query": "K2"}, "call_k"))
+    again = calls(("search", {"query": "K2"}, "call_k2"), ("search", {"query": "Everest"}, "call_e2"))
+    model = ScriptedChatModel(responses=[first, again, "done"])
+    graph = create_llmcompiler(model, tools(), max_tasks_per_plan=1, max_replans=1).compile()
+    state = await graph.ainvoke(question())
+    made = [c["id"] for m in state["messages"] if isinstance(m, AIMessage) for c in m.tool_calls]
+    answered = [m.tool_call_id for m in state["messages"] if isinstance(m, ToolMessage)]
+    assert made == answered == ["call_e", "call_k2"]
+    assert any("max_tasks_per_plan=1" in issue for issue in state["plan_issues"])

@@ -376,6 +376,7 @@ async def _read_native_turn(
     """
     written = state.get("model_turn")
     if not plan.question.new and isinstance(written, AIMessage) and written.tool_calls:
+        plan.turn = written  # recorded by the joiner already (plan.made_turn stays False)
         plan.consume(plan.calls.finish(written))
         plan.builder.joined = True
         return
@@ -413,6 +414,22 @@ async def _stream_native_turn(
     return plan.turn
 
 
+def _recorded_turn(plan: _PlanRound) -> AIMessage | None:
+    """The model's own message making the calls, as create_agent records it (native plans).
+
+    Calls a limit dropped (`max_tasks_per_plan`) are taken out of it, so that every call in the
+    conversation has its result; the same id replaces the joiner's copy of a replanning turn.
+    """
+    turn = plan.turn
+    if turn is None or not turn.tool_calls:
+        return None
+    kept = {task.get("tool_call_id") for task in plan.builder.tasks.values()}
+    calls = [call for call in turn.tool_calls if call.get("id") in kept]
+    if len(calls) < len(turn.tool_calls):
+        return turn.model_copy(update={"tool_calls": calls})
+    return turn if plan.made_turn else None
+
+
 def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, Any]) -> dict[str, Any]:
     """The planner's state update: the plan's tasks (run ones recorded), issues and notes."""
     question, builder = plan.question, plan.builder
@@ -443,8 +460,9 @@ def _update(plan: _PlanRound, state: LLMCompilerState, tool_updates: dict[str, A
         "tasks": Overwrite(builder.tasks) if question.new else builder.tasks,
         "model_turn": plan.turn if answered else None,
     }
-    if plan.made_turn and plan.turn is not None and plan.turn.tool_calls:
-        update["messages"] = [plan.turn]  # the model's own message making the calls, as create_agent's
+    recorded = _recorded_turn(plan)
+    if recorded is not None:
+        update["messages"] = [recorded]
     if question.new:
         update["replans"] = 0
         update["approvals"] = Overwrite({})
