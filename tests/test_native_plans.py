@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -304,3 +305,15 @@ async def test_calls_a_limit_drops_leave_the_conversation_so_every_call_has_its_
     answered = [m.tool_call_id for m in state["messages"] if isinstance(m, ToolMessage)]
     assert made == answered == ["call_e", "call_k2"]
     assert any("max_tasks_per_plan=1" in issue for issue in state["plan_issues"])
+
+
+def test_tool_call_projection_and_agent_name_as_create_agent_gives_them() -> None:
+    turn = calls(("search", {"query": "Everest"}, "call_e"), ("search", {"query": "K2"}, "call_k"))
+    agent = create_agent(ScriptedChatModel(responses=[turn, "done", turn, "done"]), tools(), name="mountains")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # LangGraph's v3 stream is experimental and says so
+        run = agent.stream_events(question(), version="v3")
+        projected = [(call.tool_name, call.tool_call_id, call.input) for call in run.tool_calls]
+    assert projected == [("search", "call_e", {"query": "Everest"}), ("search", "call_k", {"query": "K2"})]
+    names = {meta.get("lc_agent_name") for _, meta in agent.stream(question(), stream_mode="messages")}
+    assert names == {"mountains"}

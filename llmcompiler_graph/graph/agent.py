@@ -219,8 +219,7 @@ def create_agent(
         model_wrappers=[model_wrapper(m) for m in middleware if _wraps_model(m)],
         **llmcompiler_options,
     )
-    stream_transformers = stream_transformers_of(middleware, transformers)
-    return builder.compile(
+    compiled = builder.compile(
         checkpointer=checkpointer,
         store=store,
         interrupt_before=interrupt_before,
@@ -228,13 +227,28 @@ def create_agent(
         debug=debug,
         name=name or "LLMCompiler",
         cache=cache,
-        **({"transformers": stream_transformers} if stream_transformers else {}),
+        transformers=stream_transformers_of(middleware, transformers),
     )
+    return _with_agent_name(compiled, name)
+
+
+def _with_agent_name(
+    compiled: CompiledStateGraph[Any, Any, Any, Any], name: str | None
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """As create_agent: the agent's name in every run's metadata (`lc_agent_name`, for stream consumers)."""
+    return compiled.with_config({"metadata": {"lc_agent_name": name}}) if name else compiled
 
 
 def stream_transformers_of(middleware: Sequence[Any], transformers: Sequence[Any] | None) -> list[Any]:
-    """Middleware's stream transformer factories, then the given ones (create_agent's order)."""
-    return [*(t for m in middleware for t in getattr(m, "transformers", None) or ()), *(transformers or ())]
+    """The stream transformers, once each, in create_agent's order.
+
+    LangGraph's `ToolCallTransformer` (the `tool_calls` projection of `stream_events(version="v3")`),
+    then middleware's transformer factories, then the given ones.
+    """
+    from langgraph.prebuilt import ToolCallTransformer
+
+    found = [ToolCallTransformer, *(t for m in middleware for t in getattr(m, "transformers", None) or ())]
+    return list(dict.fromkeys([*found, *(transformers or ())]))
 
 
 create_llmcompiler_agent = create_agent
