@@ -317,3 +317,19 @@ def test_tool_call_projection_and_agent_name_as_create_agent_gives_them() -> Non
     assert projected == [("search", "call_e", {"query": "Everest"}), ("search", "call_k", {"query": "K2"})]
     names = {meta.get("lc_agent_name") for _, meta in agent.stream(question(), stream_mode="messages")}
     assert names == {"mountains"}
+
+
+async def test_a_joiner_turn_through_model_middleware_is_bounded_by_run_timeout() -> None:
+    from langchain.agents.middleware import wrap_model_call
+
+    @wrap_model_call
+    async def slow_second_turn(request: Any, handler: Any) -> Any:
+        if len(request.messages) > 1:  # the joiner's turn: hangs far past the deadline
+            await asyncio.sleep(30)
+        return await handler(request)
+
+    turn = calls(("search", {"query": "K2"}, "call_k"))
+    model = ScriptedChatModel(responses=[turn, "never"], tool_calling=True)
+    agent = create_agent(model, tools(), middleware=[slow_second_turn], run_timeout=0.2)
+    state = await agent.ainvoke(question())  # unbounded, it would wait out the hook and say "never"
+    assert state["messages"][-1].content.startswith("I ran out of time (run_timeout)")

@@ -61,6 +61,11 @@ NO_REPLY = "I could not find an answer: the model returned no text."
 OUT_OF_TIME = "I ran out of time (run_timeout) before finding a complete answer."
 
 
+def _seconds_left(give_up: float | None) -> float | None:
+    """Seconds until `give_up` (epoch seconds), never negative; `None` without a bound."""
+    return None if give_up is None else max(0.0, give_up - time.time())
+
+
 async def _decide(
     model: LanguageModelLike,
     prompt: list[BaseMessage],
@@ -75,7 +80,7 @@ async def _decide(
     """
     text, usage = "", None
     try:
-        async with asyncio.timeout(None if give_up is None else max(0.0, give_up - time.time())):
+        async with asyncio.timeout(_seconds_left(give_up)):
             async for chunk in model.astream(prompt, config):
                 text += chunk_text(chunk)
                 usage = total_usage(usage, chunk_usage(chunk))
@@ -105,7 +110,7 @@ async def _native_decide(
     turn: AIMessageChunk | None = None
     text, usage, calling = "", None, False
     try:
-        async with asyncio.timeout(None if give_up is None else max(0.0, give_up - time.time())):
+        async with asyncio.timeout(_seconds_left(give_up)):
             async for chunk in model.astream(prompt, config):
                 turn = add_chunk(turn, chunk)
                 usage = total_usage(usage, chunk_usage(chunk))
@@ -172,7 +177,11 @@ async def _next_turn(
 
     tools = native.tools if call.can_replan else ()
     ask = ModelTurn(model, system_prompt, state["messages"], tools, state, call.config)
-    reply = await take_turn(ask, native.model_wrappers, count)
+    try:
+        async with asyncio.timeout(_seconds_left(call.give_up)):
+            reply = await take_turn(ask, native.model_wrappers, count)
+    except TimeoutError:
+        return JoinerDecision("finish", None, OUT_OF_TIME, well_formed=False), usage[0], None
     text = chunk_text(reply)
     if reply.tool_calls:
         return JoinerDecision("replan", None, text.strip()), usage[0], reply
